@@ -1,0 +1,20 @@
+"""prodcat_django: category suggestions for Django product catalogues.
+
+Importing this package is cheap: it pulls in neither Django models nor torch, so
+``prodcat_django.register`` can be called from any ``models.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "register"]
+
+
+def register(model: type, **options: Any) -> None:
+    """Register ``model`` as the shop's product model (see ``prodcat_django.registry``)."""
+    from prodcat_django.registry import register as _register
+
+    _register(model, **options)
