@@ -16,7 +16,6 @@ mkdir -p var
 
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py shop_demo_user
-.venv/bin/python manage.py check --deploy --fail-level ERROR >/dev/null 2>&1 || true
 
 .venv/bin/celery -A example_shop worker -B -Q prodcat,celery -c 1 --loglevel INFO \
     --schedule var/celerybeat-schedule >var/worker.log 2>&1 &
