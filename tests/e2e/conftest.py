@@ -1,0 +1,132 @@
+"""End-to-end fixtures: real PostgreSQL, a real broker and a real Celery worker process.
+
+Run with ``pytest -m e2e --ds=tests.settings_e2e``. Each service is probed before anything
+touches it: a missing one fails the run when ``CI=true`` and skips the tests elsewhere, saying
+what to start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.e2e.harness import (
+    CeleryWorker,
+    Probe,
+    flush_redis_db,
+    probe_amqp,
+    probe_postgres,
+    probe_redis,
+    purge_queue,
+    using_broker,
+)
+
+E2E_DIR = Path(__file__).resolve().parent
+IS_CI = os.environ.get("CI") == "true"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Everything in this folder is end-to-end, so ``-m e2e`` / ``-m "not e2e"`` select it.
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def require(probe: Probe) -> None:
+    if probe.error is None:
+        return
+    message = f"{probe.name} is not reachable ({probe.error}): {probe.hint}."
+    if IS_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def e2e_settings() -> None:
+    """These tests need the e2e settings; under the unit-test ones they skip, naming them."""
+    if getattr(settings, "PRODCAT_E2E", False) is not True:
+        pytest.skip("end-to-end tests run with: pytest -m e2e --ds=tests.settings_e2e")
+
+
+@pytest.fixture(scope="session")
+def postgres(e2e_settings: None) -> None:
+    db = settings.DATABASES["default"]
+    require(
+        probe_postgres(
+            db.get("HOST") or "127.0.0.1",
+            int(db.get("PORT") or 5432),
+            db.get("USER") or "postgres",
+            db.get("PASSWORD"),
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(postgres: None, django_db_setup: None) -> None:
+    """pytest-django's test database, created only after PostgreSQL answered the probe."""
+
+
+@pytest.fixture(scope="session")
+def test_db_name(django_db_setup: None, django_db_blocker) -> str:
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        return connection.settings_dict["NAME"]
+
+
+@pytest.fixture(scope="session")
+def worker_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("celery-worker-logs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _e2e_media_cleanup() -> Iterator[None]:
+    # settings_e2e made a temporary MEDIA_ROOT that the worker shares; remove it at the end.
+    yield
+    if getattr(settings, "PRODCAT_E2E_MEDIA_IS_TEMPORARY", False):
+        shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+def _start_worker(broker_url: str, db_name: str, log_path: Path) -> CeleryWorker:
+    worker = CeleryWorker(
+        broker_url=broker_url,
+        log_path=log_path,
+        env={"PRODCAT_E2E_DB_NAME": db_name, "PRODCAT_E2E_MEDIA_ROOT": str(settings.MEDIA_ROOT)},
+    )
+    worker.start(ready_timeout=90)
+    return worker
+
+
+@pytest.fixture(scope="session")
+def redis_worker(
+    e2e_settings: None, test_db_name: str, worker_logs: Path
+) -> Iterator[CeleryWorker]:
+    """A worker consuming the ``prodcat`` queue from the dedicated Redis database."""
+    url = settings.PRODCAT_E2E_REDIS_URL
+    require(probe_redis(url))
+    flush_redis_db(url)
+    with using_broker(url):
+        worker = _start_worker(url, test_db_name, worker_logs / "redis-worker.log")
+        try:
+            yield worker
+        finally:
+            worker.stop()
+
+
+@pytest.fixture(scope="module")
+def amqp_worker(e2e_settings: None, test_db_name: str, worker_logs: Path) -> Iterator[CeleryWorker]:
+    """The same worker on RabbitMQ, for the scenario that checks the AMQP transport."""
+    url = settings.PRODCAT_E2E_AMQP_URL
+    require(probe_amqp(url))
+    purge_queue(url, "prodcat")
+    with using_broker(url):
+        worker = _start_worker(url, test_db_name, worker_logs / "amqp-worker.log")
+        try:
+            yield worker
+        finally:
+            worker.stop()
