@@ -1,0 +1,228 @@
+"""System checks (``manage.py check``), ids ``prodcat.E0xx`` (errors) and ``prodcat.W0xx``.
+
+- W001 no model registered with ``prodcat_django.register()``
+- E001 a registered field does not exist on the model
+- E002 a registered field has the wrong type
+- E003 the checkpoint is missing, unreadable or fails its hash check
+- W004 the ML packages are missing (this process can queue but not run suggestions)
+- W005 no Celery app is configured while ``AUTO_SUGGEST`` is on
+- E006 ``settings.PRODCAT`` is not a dict; W006 unknown keys in it
+- E007 ``CATEGORY_MATCHER`` cannot be imported
+
+Nothing here imports torch: the checkpoint is verified by the torch-free
+``prodcat_django.ml.manifest`` and the result is cached per path and modification times, so
+``runserver`` reloads do not hash the weights again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+
+from prodcat_django.conf import prodcat_settings
+
+ML_PACKAGES = ("torch", "transformers", "safetensors", "numpy")
+
+_checkpoint_cache: dict[tuple[str, tuple[float, ...]], str | None] = {}
+
+
+@checks.register("prodcat")
+def check_registry(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from prodcat_django.registry import registered_specs
+
+    specs = registered_specs()
+    if not specs:
+        return [
+            checks.Warning(
+                "No product model is registered with prodcat_django.",
+                hint="Call prodcat_django.register(Product, title_field=..., image_field=..., "
+                "category_field=...) in your models.py or AppConfig.ready().",
+                id="prodcat.W001",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    for spec in specs:
+        errors.extend(_check_spec(spec))
+    return errors
+
+
+def _check_spec(spec: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    expected = {
+        "title_field": (spec.title_field, (models.CharField, models.TextField), "a text field"),
+        "category_field": (
+            spec.category_field,
+            (models.ForeignKey,),
+            "a ForeignKey to the category model",
+        ),
+    }
+    if spec.image_field:
+        expected["image_field"] = (spec.image_field, (models.FileField,), "an ImageField/FileField")
+    for option, (name, types, description) in expected.items():
+        try:
+            model_field = spec.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            errors.append(
+                checks.Error(
+                    f"{spec.label} has no field {name!r} ({option} of prodcat_django.register).",
+                    hint=f"Pass the name of {description} of {spec.label} as {option}=.",
+                    obj=spec.model,
+                    id="prodcat.E001",
+                )
+            )
+            continue
+        if not isinstance(model_field, types):
+            errors.append(
+                checks.Error(
+                    f"{spec.label}.{name} is a {type(model_field).__name__}; {option} must be "
+                    f"{description}.",
+                    hint=f"Register a different field as {option}=.",
+                    obj=spec.model,
+                    id="prodcat.E002",
+                )
+            )
+    if spec.category_model_override is not None and not errors:
+        try:
+            category_model = spec.category_model
+        except (LookupError, ValueError) as exc:
+            errors.append(
+                checks.Error(
+                    f"category_model of {spec.label} cannot be resolved: {exc}",
+                    hint="Pass the category model class or its 'app_label.ModelName'.",
+                    obj=spec.model,
+                    id="prodcat.E002",
+                )
+            )
+        else:
+            target = spec.model._meta.get_field(spec.category_field).related_model
+            if target is not category_model:
+                errors.append(
+                    checks.Error(
+                        f"{spec.label}.{spec.category_field} points to "
+                        f"{target._meta.label}, not to category_model "
+                        f"{category_model._meta.label}.",
+                        hint="Drop category_model= (it is inferred) or fix it.",
+                        obj=spec.model,
+                        id="prodcat.E002",
+                    )
+                )
+    return errors
+
+
+@checks.register("prodcat")
+def check_checkpoint(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from prodcat_django.classifier import checkpoint_path
+
+    try:
+        path = checkpoint_path()
+    except Exception as exc:  # default_checkpoint_dir() raises when nothing is shipped
+        return [_checkpoint_error(str(exc))]
+    problem = _verify_cached(path)
+    return [] if problem is None else [_checkpoint_error(problem)]
+
+
+def _checkpoint_error(problem: str) -> checks.Error:
+    return checks.Error(
+        f"The prodcat checkpoint is unusable: {problem}",
+        hint="Set PRODCAT['CHECKPOINT'] to a checkpoint directory (or None for the shipped one) "
+        "and run `manage.py prodcat_verify_checkpoint` for details.",
+        id="prodcat.E003",
+    )
+
+
+def _verify_cached(path: Path) -> str | None:
+    """None when the checkpoint verifies, else the problem; cached per path and mtimes."""
+    try:
+        files = sorted(p.stat().st_mtime for p in path.iterdir() if not p.is_dir())
+        stamps = (path.stat().st_mtime, *files)
+    except OSError:
+        return f"{path} does not exist or cannot be read"
+    key = (str(path), stamps)
+    if key not in _checkpoint_cache:
+        from prodcat_django.ml.manifest import CheckpointError, verify_checkpoint
+
+        try:
+            verify_checkpoint(path)
+        except CheckpointError as exc:
+            _checkpoint_cache[key] = str(exc)
+        else:
+            _checkpoint_cache[key] = None
+    return _checkpoint_cache[key]
+
+
+@checks.register("prodcat")
+def check_ml_packages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    missing = [name for name in ML_PACKAGES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return []
+    return [
+        checks.Warning(
+            f"The ML packages {', '.join(missing)} are not installed: this process can queue "
+            "suggestions but not compute them.",
+            hint='Workers need them: pip install "prodcat-django[ml]" torch==2.13.0',
+            id="prodcat.W004",
+        )
+    ]
+
+
+@checks.register("prodcat")
+def check_celery(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if not prodcat_settings.AUTO_SUGGEST:
+        return []
+    from celery import current_app
+
+    app = current_app._get_current_object()
+    # With no app created, Celery falls back to an unconfigured "default" app.
+    if app.set_as_current or app.main != "default":
+        return []
+    return [
+        checks.Warning(
+            "PRODCAT['AUTO_SUGGEST'] is on but no Celery app is configured, so suggestions "
+            "will stay pending.",
+            hint="Create a Celery app configured from Django settings and import it in your "
+            "project's __init__.py (see the Celery 'First steps with Django' guide), or set "
+            "PRODCAT['AUTO_SUGGEST'] = False.",
+            id="prodcat.W005",
+        )
+    ]
+
+
+@checks.register("prodcat")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    try:
+        unknown = prodcat_settings.unknown_keys()
+    except TypeError as exc:
+        return [checks.Error(str(exc), hint="PRODCAT = {'TOP_K': 3, ...}", id="prodcat.E006")]
+    if unknown:
+        from prodcat_django.conf import DEFAULTS
+
+        messages.append(
+            checks.Warning(
+                f"Unknown keys in settings.PRODCAT: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                id="prodcat.W006",
+            )
+        )
+    from prodcat_django.matching import get_matcher
+
+    try:
+        matcher = get_matcher()
+    except ImportError as exc:
+        matcher, problem = None, str(exc)
+    else:
+        problem = "" if callable(matcher) else f"{matcher!r} is not callable"
+    if problem:
+        messages.append(
+            checks.Error(
+                f"PRODCAT['CATEGORY_MATCHER'] is unusable: {problem}",
+                hint="Give the dotted path of a function (label, category_model) -> category.",
+                id="prodcat.E007",
+            )
+        )
+    return messages

@@ -1,0 +1,80 @@
+"""prodcat's settings: one ``PRODCAT`` dict in the shop's settings, read lazily.
+
+``prodcat_settings.TOP_K`` looks ``settings.PRODCAT["TOP_K"]`` up on every access (falling back
+to :data:`DEFAULTS`), so ``override_settings(PRODCAT={...})`` in tests and settings changed at
+run time take effect without a reload. Example::
+
+    PRODCAT = {
+        "CHECKPOINT": BASE_DIR / "model_checkpoint" / "prodcat" / "1.0.0",
+        "AUTO_ACCEPT": True,
+        "QUEUE": "prodcat",
+    }
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+#: Every key prodcat reads, with its default and what it means.
+DEFAULTS: dict[str, Any] = {
+    # Checkpoint directory; None = the one shipped with the package.
+    "CHECKPOINT": None,
+    # torch device for the worker's model ("cpu", "cuda", "cuda:1"); None = cuda if available.
+    "DEVICE": None,
+    # Suggest a category whenever a registered product is created or its title/image changes.
+    "AUTO_SUGGEST": True,
+    # Apply a suggestion without review when the model's score reaches the checkpoint's
+    # validated threshold and no human decided the product's category. Off by default.
+    "AUTO_ACCEPT": False,
+    # How many labels (best first) a suggestion keeps.
+    "TOP_K": 3,
+    # The Celery queue prodcat's tasks are sent to; run a worker with ``-Q <QUEUE>``.
+    "QUEUE": "prodcat",
+    # Products per forward pass in the worker.
+    "TASK_BATCH_SIZE": 32,
+    # Products per Celery task on the bulk path (admin action, backfill).
+    "BULK_CHUNK_SIZE": 100,
+    # The admin bulk action asks for confirmation above this many products.
+    "BULK_CONFIRM_THRESHOLD": 200,
+    # Upload limits of the synchronous suggest endpoint.
+    "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    # A pending/running suggestion older than this (seconds) counts as stuck and is re-sent by
+    # ``dispatch_pending`` (the periodic task and the prodcat_dispatch_pending command).
+    "STUCK_AFTER": 600,
+    # Dotted path of ``matcher(label: str, category_model) -> category instance | None``.
+    "CATEGORY_MATCHER": "prodcat_django.matching.match_by_name_or_slug",
+    # Seconds the web process waits for the broker before giving up (the suggestion then
+    # stays pending and the sweep sends it later).
+    "BROKER_TIMEOUT": 2.0,
+    # DRF throttle rate of the API's "prodcat" scope.
+    "API_THROTTLE_RATE": "60/min",
+}
+
+
+class ProdcatSettings:
+    """Attribute access to ``settings.PRODCAT`` with :data:`DEFAULTS`; nothing is cached."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None) -> None:
+        self._defaults = DEFAULTS if defaults is None else defaults
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "PRODCAT", None) or {}
+        if not isinstance(value, dict):
+            raise TypeError(f"settings.PRODCAT must be a dict, not {type(value).__name__}")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._defaults:
+            raise AttributeError(f"Unknown prodcat setting {name!r}")
+        return self.user_settings.get(name, self._defaults[name])
+
+    def unknown_keys(self) -> list[str]:
+        """Keys of ``settings.PRODCAT`` that prodcat does not know (typos), sorted."""
+        return sorted(set(self.user_settings) - set(self._defaults))
+
+
+prodcat_settings = ProdcatSettings()

@@ -1,0 +1,298 @@
+"""Suggestion storage: an abstract-base ladder (like django-taggit's) plus the concrete models.
+
+- :class:`SuggestionBase`: every field of a suggestion except the product reference.
+- :class:`GenericSuggestionBase`: adds a generic reference (content type + ``object_id`` as text,
+  so integer, UUID and string primary keys all work) and the uniqueness constraint.
+- :class:`CategorySuggestion`: the concrete model the whole pipeline uses.
+- :class:`ForeignKeySuggestionBase`: for shops that want a real foreign key; subclass it with
+  ``product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name=...)``.
+  In this version the pipeline (services, tasks, admin, API) works on
+  :class:`CategorySuggestion` only; the FK base gives such shops the same columns and
+  constraint for their own storage.
+
+:class:`SuggestionBatch` groups the suggestions of one bulk request so its progress can be
+watched; :class:`SuggestionDecision` is the append-only audit trail of accept/reject decisions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class SuggestionStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    RUNNING = "running", _("running")
+    READY = "ready", _("ready")
+    FAILED = "failed", _("failed")
+    ACCEPTED = "accepted", _("accepted")
+    REJECTED = "rejected", _("rejected")
+    OBSOLETE = "obsolete", _("obsolete")
+
+
+#: Statuses that carry a human (or auto-accept) decision; such rows are never rewritten.
+DECIDED_STATUSES = (SuggestionStatus.ACCEPTED, SuggestionStatus.REJECTED)
+#: Statuses a worker still has to process.
+OPEN_STATUSES = (SuggestionStatus.PENDING, SuggestionStatus.RUNNING)
+
+
+class SuggestionBatch(models.Model):
+    """One bulk request (admin action, backfill): who queued how many products, and when."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name=_("product type")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("queued by"),
+    )
+    created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+    total = models.PositiveIntegerField(_("products"), default=0)
+    label = models.CharField(_("label"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("suggestion batch")
+        verbose_name_plural = _("suggestion batches")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.label or f"batch {self.pk} ({self.total} products)"
+
+    def progress(self) -> dict[str, Any]:
+        """Counts of this batch's suggestions per status, plus ``total``, ``done``, ``finished``.
+
+        ``done`` counts every suggestion that left pending/running; the batch is ``finished``
+        when nothing is left to run.
+        """
+        counts = dict.fromkeys(SuggestionStatus.values, 0)
+        rows = (
+            CategorySuggestion.objects.filter(batch=self)
+            .values_list("status")
+            .annotate(n=models.Count("pk"))
+        )
+        for status, n in rows:
+            counts[status] = n
+        open_ = sum(counts[s] for s in OPEN_STATUSES)
+        done = sum(counts.values()) - open_
+        return {**counts, "total": self.total, "done": done, "finished": open_ == 0}
+
+
+class SuggestionQuerySet(models.QuerySet):
+    def current(self) -> SuggestionQuerySet:
+        return self.filter(is_current=True)
+
+    def for_product(self, product: models.Model) -> SuggestionQuerySet:
+        ct = ContentType.objects.get_for_model(product, for_concrete_model=True)
+        return self.filter(content_type=ct, object_id=str(product.pk))
+
+    def current_for(self, product: models.Model) -> SuggestionQuerySet:
+        return self.for_product(product).filter(is_current=True)
+
+
+class SuggestionBase(models.Model):
+    """The fields of a category suggestion, without the product reference."""
+
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=SuggestionStatus.choices,
+        default=SuggestionStatus.PENDING,
+        db_index=True,
+    )
+    # [{"label": str, "score": float}], best first, TOP_K long; scores are calibrated.
+    labels = models.JSONField(_("labels"), default=list, blank=True)
+    label = models.CharField(_("top label"), max_length=200, blank=True)
+    score = models.FloatField(_("top score"), null=True, blank=True)
+    # The shop category the top label matched (CATEGORY_MATCHER); blank when none matched.
+    category_pk = models.CharField(_("matched category"), max_length=64, blank=True)
+    auto_accepted = models.BooleanField(_("auto-accepted"), default=False)
+    model_name = models.CharField(_("model"), max_length=100, blank=True)
+    model_version = models.CharField(_("model version"), max_length=50, blank=True)
+    # sha256 of the title and image the suggestion is for (prodcat_django.fingerprint); blank
+    # for a bulk-queued row until the worker reads the product.
+    fingerprint = models.CharField(_("input fingerprint"), max_length=64, blank=True)
+    # The product's latest suggestion; older ones stay for history with is_current=False.
+    is_current = models.BooleanField(_("current"), default=True)
+    error = models.TextField(_("error"), blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    # The category the merchant chose instead of the suggestion (reject with correction).
+    correction_pk = models.CharField(_("correction"), max_length=64, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    batch = models.ForeignKey(
+        SuggestionBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("batch"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # When the Celery task was last handed to the broker; null = never (broker down).
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+
+    objects = SuggestionQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        top = f"{self.label} ({self.score:.0%})" if self.label and self.score is not None else ""
+        return f"{top or 'suggestion'} [{self.get_status_display()}]"
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status in DECIDED_STATUSES
+
+
+class GenericSuggestionBase(SuggestionBase):
+    """A suggestion for any product model, through a generic reference."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name=_("product type")
+    )
+    # Text so that integer, UUID and string primary keys all fit.
+    object_id = models.CharField(_("product id"), max_length=64)
+    product = GenericForeignKey("content_type", "object_id")
+
+    class Meta(SuggestionBase.Meta):
+        abstract = True
+        constraints = [
+            # At most one current suggestion per product; this also makes two current
+            # suggestions for the same product and the same inputs (fingerprint) impossible.
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"],
+                condition=Q(is_current=True),
+                name="%(app_label)s_%(class)s_one_current",
+            ),
+        ]
+
+
+class ForeignKeySuggestionBase(SuggestionBase):
+    """Abstract base for shops that want a real foreign key to their product.
+
+    Subclass it and add the key, named ``product``::
+
+        class ProductSuggestion(ForeignKeySuggestionBase):
+            product = models.ForeignKey(Product, on_delete=models.CASCADE,
+                                        related_name="suggestions")
+
+            class Meta(ForeignKeySuggestionBase.Meta):
+                constraints = [ForeignKeySuggestionBase.one_current_constraint("product")]
+
+    The pipeline of this version stores suggestions in :class:`CategorySuggestion` only.
+    """
+
+    class Meta(SuggestionBase.Meta):
+        abstract = True
+
+    @staticmethod
+    def one_current_constraint(field: str = "product") -> models.UniqueConstraint:
+        """The partial unique constraint "one current suggestion per product" for ``field``."""
+        return models.UniqueConstraint(
+            fields=[field],
+            condition=Q(is_current=True),
+            name="%(app_label)s_%(class)s_one_current",
+        )
+
+
+class CategorySuggestion(GenericSuggestionBase):
+    """A category suggestion for a registered product (the pipeline's model)."""
+
+    class Meta(GenericSuggestionBase.Meta):
+        verbose_name = _("category suggestion")
+        verbose_name_plural = _("category suggestions")
+        # A product's history; current lookups use the partial unique index.
+        indexes = [models.Index(fields=["content_type", "object_id"], name="prodcat_sugg_product")]
+        permissions = [
+            ("review_categorysuggestion", _("Can accept or reject category suggestions")),
+        ]
+
+
+class DecisionAction(models.TextChoices):
+    ACCEPTED = "accepted", _("accepted")
+    REJECTED = "rejected", _("rejected")
+    AUTO_ACCEPTED = "auto_accepted", _("auto-accepted")
+
+
+class SuggestionDecision(models.Model):
+    """Audit trail: one row per accept/reject/auto-accept, never updated or deleted.
+
+    The product reference and labels are copied so the row stays readable after the product
+    is deleted; the suggestion itself cannot be deleted while a decision refers to it.
+    """
+
+    suggestion = models.ForeignKey(
+        CategorySuggestion,
+        on_delete=models.PROTECT,
+        related_name="decisions",
+        verbose_name=_("suggestion"),
+    )
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, related_name="+", verbose_name=_("product type")
+    )
+    object_id = models.CharField(_("product id"), max_length=64)
+    action = models.CharField(_("action"), max_length=16, choices=DecisionAction.choices)
+    # Null for auto-accept, and when the deciding user was deleted later.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("decided at"), auto_now_add=True)
+    from_label = models.CharField(_("suggested label"), max_length=200, blank=True)
+    from_score = models.FloatField(_("suggested score"), null=True, blank=True)
+    # The category the product got from this decision; blank for a plain rejection.
+    category_pk = models.CharField(_("category set"), max_length=64, blank=True)
+    previous_category_pk = models.CharField(_("previous category"), max_length=64, blank=True)
+    model_version = models.CharField(_("model version"), max_length=50, blank=True)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("suggestion decision")
+        verbose_name_plural = _("suggestion decisions")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="prodcat_decision_product"),
+        ]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        who = self.username or "auto"
+        return f"{self.get_action_display()} by {who}: {self.from_label} -> {self.category_pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("Suggestion decisions are an append-only audit trail")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("Suggestion decisions are an append-only audit trail")
+
+    @property
+    def is_human(self) -> bool:
+        return self.action != DecisionAction.AUTO_ACCEPTED

@@ -1,0 +1,78 @@
+"""Receivers that queue a suggestion when a registered product is saved or deleted.
+
+Connected per model by :func:`prodcat_django.registry.register` (``dispatch_uid`` per model),
+in the spirit of django-celery-beat's ``signals.py``. Saving a product never fails because of
+prodcat: an error in the suggestion machinery is logged and the save goes on. With
+``DEBUG_PROPAGATE_EXCEPTIONS`` on (the test settings) it propagates, so tests see programming
+errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models.signals import post_delete, post_save
+
+from prodcat_django.conf import prodcat_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _uid(kind: str, model: type[models.Model]) -> str:
+    return f"prodcat_django.{kind}.{model._meta.label_lower}"
+
+
+def connect(model: type[models.Model]) -> None:
+    post_save.connect(product_saved, sender=model, dispatch_uid=_uid("post_save", model))
+    post_delete.connect(product_deleted, sender=model, dispatch_uid=_uid("post_delete", model))
+
+
+def disconnect(model: type[models.Model]) -> None:
+    post_save.disconnect(sender=model, dispatch_uid=_uid("post_save", model))
+    post_delete.disconnect(sender=model, dispatch_uid=_uid("post_delete", model))
+
+
+def product_saved(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool = False,
+    raw: bool = False,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Request a suggestion unless this is a fixture load, auto-suggest is off, or the save
+    touched neither the title nor the image."""
+    if raw or not prodcat_settings.AUTO_SUGGEST:
+        return
+    from prodcat_django import services
+    from prodcat_django.registry import get_spec
+
+    spec = get_spec(sender)
+    inputs = {spec.title_field, spec.image_field} - {None}
+    if update_fields is not None and not inputs & set(update_fields):
+        return
+    try:
+        services.request_suggestion(instance)
+    except Exception:
+        if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
+            raise
+        logger.exception(
+            "prodcat: could not request a suggestion for %s pk=%s; the product was saved",
+            spec.label,
+            instance.pk,
+        )
+
+
+def product_deleted(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Retire the deleted product's current suggestion (history and decisions stay)."""
+    from prodcat_django import services
+
+    try:
+        services.product_deleted(instance)
+    except Exception:
+        if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
+            raise
+        logger.exception("prodcat: could not retire the suggestions of a deleted product")
