@@ -1,0 +1,201 @@
+"""Checkpoint folders: reading and verifying them, with the standard library only (no torch).
+
+A checkpoint is a folder ``<name>/<version>/`` holding
+
+- ``weights.safetensors``: only the trained tensors (no pickle anywhere),
+- ``config.json``: architecture, encoders (package names and versions), preprocessing,
+- ``labels.json``: the category names, in the order of the classifier's outputs,
+- ``manifest.json``: the sha256 of every other file, temperature, auto-accept threshold,
+  validation and test metrics, training-data fingerprint, the training command, created-at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "DEFAULT_CHECKPOINT_NAME",
+    "CheckpointError",
+    "CheckpointInfo",
+    "default_checkpoint_dir",
+    "read_checkpoint",
+    "sha256_file",
+    "verify_checkpoint",
+    "write_manifest",
+]
+
+CHECKPOINT_FORMAT = "prodcat-checkpoint/1"
+DEFAULT_CHECKPOINT_NAME = "fashion16-attention"
+WEIGHTS_FILE = "weights.safetensors"
+REQUIRED_FILES = ("config.json", "labels.json", WEIGHTS_FILE)
+# Files that could carry weights: an unlisted one is refused rather than silently ignored.
+WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".pkl",
+    ".pickle",
+    ".npy",
+    ".npz",
+)
+
+
+class CheckpointError(Exception):
+    """A checkpoint that must not be loaded: the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: Path
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    temperature: float
+    threshold: float | None
+    metrics: dict = field(hash=False)
+    created_at: str
+    config: dict = field(hash=False)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_checkpoint(path: str | Path) -> CheckpointInfo:
+    """Parse the JSON files of the checkpoint at ``path`` and check that they agree."""
+    root = Path(path)
+    if not root.is_dir():
+        raise CheckpointError(f"{root}: no such checkpoint folder")
+    manifest = _read_json(root / "manifest.json")
+    config = _read_json(root / "config.json")
+    labels = _read_json(root / "labels.json")
+    if not isinstance(manifest, dict) or manifest.get("format") != CHECKPOINT_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise CheckpointError(
+            f"{root / 'manifest.json'}: unsupported format {found!r}, "
+            f"expected {CHECKPOINT_FORMAT!r}"
+        )
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{root / 'config.json'}: no 'model' section")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise CheckpointError(f"{root / 'labels.json'}: must be a non-empty list of strings")
+    if len(set(labels)) != len(labels):
+        raise CheckpointError(f"{root / 'labels.json'}: duplicate labels")
+    expected = config["model"].get("num_labels")
+    if expected != len(labels):
+        raise CheckpointError(
+            f"{root / 'labels.json'}: {len(labels)} labels, but config.json's model has "
+            f"num_labels={expected}"
+        )
+    if manifest.get("num_labels", len(labels)) != len(labels):
+        raise CheckpointError(
+            f"{root / 'labels.json'}: {len(labels)} labels, but manifest.json records "
+            f"{manifest.get('num_labels')}"
+        )
+    temperature = manifest.get("temperature", 1.0)
+    if not isinstance(temperature, int | float) or not temperature > 0:
+        raise CheckpointError(
+            f"{root / 'manifest.json'}: temperature must be > 0, got {temperature!r}"
+        )
+    threshold = manifest.get("threshold")
+    if threshold is not None and not isinstance(threshold, int | float):
+        raise CheckpointError(f"{root / 'manifest.json'}: threshold must be a number or null")
+    return CheckpointInfo(
+        path=root.resolve(),
+        name=str(manifest.get("name", root.parent.name)),
+        version=str(manifest.get("version", root.name)),
+        labels=tuple(labels),
+        temperature=float(temperature),
+        threshold=None if threshold is None else float(threshold),
+        metrics=manifest.get("metrics") or {},
+        created_at=str(manifest.get("created_at", "")),
+        config=config,
+    )
+
+
+def verify_checkpoint(path: str | Path) -> CheckpointInfo:
+    """``read_checkpoint`` plus the sha256 of every listed file and no unlisted weight files."""
+    info = read_checkpoint(path)
+    root = Path(path)
+    manifest = _read_json(root / "manifest.json")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise CheckpointError(f"{root / 'manifest.json'}: no 'files' table of sha256 hashes")
+    for required in REQUIRED_FILES:
+        if required not in files:
+            raise CheckpointError(f"{root / 'manifest.json'}: {required} is not listed in 'files'")
+    for name, expected in files.items():
+        file = root / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise CheckpointError(f"{root / 'manifest.json'}: file name {name!r} leaves the folder")
+        if not file.is_file():
+            raise CheckpointError(f"{file}: listed in manifest.json but missing")
+        actual = sha256_file(file)
+        if actual != expected:
+            raise CheckpointError(
+                f"{file}: sha256 mismatch (manifest {str(expected)[:12]}..., "
+                f"file {actual[:12]}...); "
+                "the file was changed or corrupted after the checkpoint was written"
+            )
+    for file in root.rglob("*"):
+        rel = file.relative_to(root).as_posix()
+        if file.is_file() and file.suffix in WEIGHT_SUFFIXES and rel not in files:
+            raise CheckpointError(f"{file}: weight file not listed in manifest.json")
+    return info
+
+
+def write_manifest(path: str | Path, fields: dict[str, Any]) -> Path:
+    """Write ``manifest.json`` with the sha256 of every other file in the folder."""
+    root = Path(path)
+    files = {
+        f.relative_to(root).as_posix(): sha256_file(f)
+        for f in sorted(root.rglob("*"))
+        if f.is_file() and f.name != "manifest.json"
+    }
+    manifest = {"format": CHECKPOINT_FORMAT, **fields, "files": files}
+    target = root / "manifest.json"
+    target.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return target
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\-+]", version))
+
+
+def default_checkpoint_dir() -> Path:
+    """The shipped checkpoint: ``<repo>/model_checkpoint/<name>/<latest version>``.
+
+    ``PRODCAT_CHECKPOINT`` (a checkpoint folder) overrides it.
+    """
+    env = os.environ.get("PRODCAT_CHECKPOINT")
+    if env:
+        return Path(env)
+    base = Path(__file__).resolve().parents[2] / "model_checkpoint" / DEFAULT_CHECKPOINT_NAME
+    versions = (
+        [d for d in base.iterdir() if (d / "manifest.json").is_file()] if base.is_dir() else []
+    )
+    if not versions:
+        raise CheckpointError(f"{base}: no shipped checkpoint found (no <version>/manifest.json)")
+    return max(versions, key=lambda d: _version_key(d.name))

@@ -1,0 +1,201 @@
+"""The interface the Django side calls: load a checkpoint, predict top-k, explain one prediction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from prodcat_django.ml.checkpoint import load_model
+from prodcat_django.ml.encoders import (
+    ImageEncoder,
+    TextEncoder,
+    TextFeatures,
+    build_image_encoder,
+    build_text_encoder,
+)
+from prodcat_django.ml.manifest import CheckpointInfo, default_checkpoint_dir
+from prodcat_django.ml.model import FusionModel, ModelOutput
+
+__all__ = ["Explanation", "LabelScore", "Prediction", "Predictor", "ProductInput"]
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    title: str = ""
+    image: Image.Image | None = None
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    score: float  # calibrated probability
+
+
+@dataclass(frozen=True)
+class Prediction:
+    labels: tuple[LabelScore, ...]  # best first
+    auto_accept: bool  # top score >= the checkpoint's validated threshold
+
+    @property
+    def top(self) -> LabelScore:
+        return self.labels[0]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    prediction: Prediction
+    tokens: tuple[tuple[str, float], ...]  # title words and weights (sum 1; empty: no title)
+    regions: tuple[tuple[float, ...], ...]  # 7x7, row-major from top-left (sum 1; zeros: no image)
+    modality_weight: dict[str, float]  # share of attention mass on "text" vs "image"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Predictor:
+    def __init__(
+        self,
+        model: FusionModel,
+        info: CheckpointInfo,
+        text_encoder: TextEncoder,
+        image_encoder: ImageEncoder,
+        device: str,
+    ) -> None:
+        self.model, self._info = model, info
+        self.text_encoder, self.image_encoder = text_encoder, image_encoder
+        self.device = device
+        self._lock = threading.Lock()  # torch modules are not safe to call from many threads
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, device: str | None = None) -> Predictor:
+        """Verify and load the checkpoint at ``path`` (None: the shipped one)."""
+        device = device or default_device()
+        model, info = load_model(path if path is not None else default_checkpoint_dir(), device)
+        text_encoder = build_text_encoder(info.config["text_encoder"]).to(device).eval()
+        image_encoder = build_image_encoder(info.config["image_encoder"]).to(device).eval()
+        return cls(model, info, text_encoder, image_encoder, device)
+
+    @property
+    def info(self) -> CheckpointInfo:
+        return self._info
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._info.labels
+
+    def _check(self, items: Sequence[ProductInput]) -> None:
+        for n, item in enumerate(items):
+            if not isinstance(item, ProductInput):
+                raise TypeError(f"item {n}: expected ProductInput, got {type(item).__name__}")
+            if not isinstance(item.title, str):
+                raise TypeError(f"item {n}: title must be a str, got {type(item.title).__name__}")
+            if item.image is not None and not isinstance(item.image, Image.Image):
+                raise TypeError(f"item {n}: image must be a PIL image or None")
+
+    @torch.inference_mode()
+    def _forward(self, items: Sequence[ProductInput]) -> tuple[ModelOutput, list[TextFeatures]]:
+        texts = self.text_encoder.encode([item.title for item in items])
+        dim = self.text_encoder.dim
+        length = max(1, max(f.states.shape[0] for f in texts))
+        text = torch.zeros(len(items), length, dim)
+        mask = torch.zeros(len(items), length, dtype=torch.bool)
+        for row, f in enumerate(texts):
+            n = f.states.shape[0]
+            text[row, :n], mask[row, :n] = f.states, True
+        with_image = [row for row, item in enumerate(items) if item.image is not None]
+        enc = self.image_encoder
+        image = torch.zeros(len(items), enc.channels, 7, 7)
+        if with_image:
+            image[with_image] = enc.encode([items[row].image for row in with_image]).float()
+        present = torch.zeros(len(items), dtype=torch.bool)
+        present[with_image] = True
+        d = self.device
+        out = self.model(text.to(d), mask.to(d), image.to(d), present.to(d))
+        return out, texts
+
+    def _predictions(self, logits: torch.Tensor, top_k: int) -> list[Prediction]:
+        probs = torch.softmax(logits.float() / self._info.temperature, dim=-1).cpu()
+        k = max(1, min(top_k, probs.shape[1]))
+        scores, indices = probs.topk(k, dim=-1)
+        threshold = self._info.threshold
+        result = []
+        for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
+            labels = tuple(
+                LabelScore(self.labels[i], float(s))
+                for s, i in zip(row_scores, row_indices, strict=True)
+            )
+            result.append(
+                Prediction(labels, threshold is not None and labels[0].score >= threshold)
+            )
+        return result
+
+    def predict(
+        self, items: Sequence[ProductInput], top_k: int = 3, batch_size: int = 32
+    ) -> list[Prediction]:
+        """Top-k calibrated categories for each (title, image) pair, in input order."""
+        self._check(items)
+        result: list[Prediction] = []
+        with self._lock:
+            for start in range(0, len(items), max(1, batch_size)):
+                out, _ = self._forward(items[start : start + batch_size])
+                result.extend(self._predictions(out.logits, top_k))
+        return result
+
+    def explain(self, item: ProductInput, top_k: int = 3) -> Explanation:
+        """The prediction plus the title words and 7x7 regions that weighed most in it.
+
+        Attention models: the pooling query's attention (averaged over heads) over the fused
+        title tokens and image patches; WordPiece pieces are summed back into words, [CLS]/[SEP]
+        and the null tokens are left out. Other fusions have no attention to read: words get
+        equal weight and regions the norm of their (fine-tuned) feature vector.
+        """
+        self._check([item])
+        with self._lock:
+            out, texts = self._forward([item])
+        prediction = self._predictions(out.logits, top_k)[0]
+        feats = texts[0]
+        n_tokens = feats.states.shape[0]
+        cells = 7 * 7
+        has_image = item.image is not None
+        if out.pool_weights is not None:
+            w = out.pool_weights[0].float().cpu()
+            length = (w.shape[0] - (cells + 1)) - 1  # text tokens incl. padding (batch of one)
+            token_w = w[1 : 1 + n_tokens]
+            region_w = w[length + 2 :] if has_image else torch.zeros(cells)
+        else:
+            token_w = torch.ones(n_tokens)
+            sal = out.patch_saliency
+            region_w = (
+                sal[0].float().cpu() if (sal is not None and has_image) else torch.zeros(cells)
+            )
+        word_w = [0.0] * len(feats.words)
+        for weight, word in zip(token_w.tolist(), feats.token_word, strict=True):
+            if word >= 0:
+                word_w[word] += weight
+        text_mass = sum(word_w) if self.model.uses_text() else 0.0
+        image_mass = float(region_w.sum()) if self.model.uses_image() else 0.0
+        if out.pool_weights is None:  # no attention: equal shares between present modalities
+            text_mass = 1.0 if text_mass > 0 else 0.0
+            image_mass = 1.0 if image_mass > 0 else 0.0
+        word_total = sum(word_w)
+        tokens = (
+            tuple((word, w / word_total) for word, w in zip(feats.words, word_w, strict=True))
+            if text_mass > 0 and word_total > 0
+            else ()
+        )
+        region_total = float(region_w.sum())
+        grid = (region_w / region_total if region_total > 0 else torch.zeros(cells)).view(7, 7)
+        regions = tuple(tuple(float(v) for v in row) for row in grid.tolist())
+        total = text_mass + image_mass
+        modality = (
+            {"text": text_mass / total, "image": image_mass / total}
+            if total > 0
+            else {"text": 0.0, "image": 0.0}
+        )
+        return Explanation(prediction, tokens, regions, modality)

@@ -1,0 +1,121 @@
+import math
+
+import pytest
+import torch
+
+from prodcat_django.ml.model import FusionModel
+from prodcat_django.ml.predictor import Explanation, Prediction, Predictor, ProductInput
+from prodcat_django.ml.testing import build_random_checkpoint, tiny_config
+
+from .conftest import LABELS, drawn_image
+
+ITEMS = [
+    ProductInput("Navy cotton shirt with long sleeves", drawn_image("square")),
+    ProductInput("", drawn_image("circle", "red", (30, 90))),  # no title
+    ProductInput("Leather strap watch", None),  # no image
+    ProductInput("   ", None),  # neither
+]
+
+
+@pytest.mark.parametrize("fusion", ["attention", "concat", "text", "image"])
+def test_predict_shapes_and_probabilities(tmp_path, fusion):
+    predictor = Predictor.load(
+        build_random_checkpoint(tmp_path, LABELS, fusion=fusion), device="cpu"
+    )
+    predictions = predictor.predict(ITEMS, top_k=2, batch_size=3)
+    assert len(predictions) == len(ITEMS)
+    for p in predictions:
+        assert isinstance(p, Prediction) and len(p.labels) == 2
+        assert {s.label for s in p.labels} <= set(LABELS)
+        assert p.labels[0].score >= p.labels[1].score > 0
+        assert all(math.isfinite(s.score) for s in p.labels)
+        assert p.auto_accept == (p.top.score >= 0.5)
+    full = predictor.predict(ITEMS[:1], top_k=10)[0]
+    assert len(full.labels) == len(LABELS)
+    assert sum(s.score for s in full.labels) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_batching_does_not_change_results(tiny_checkpoint):
+    predictor = Predictor.load(tiny_checkpoint, device="cpu")
+    one_by_one = [predictor.predict([item])[0] for item in ITEMS]
+    batched = predictor.predict(ITEMS, batch_size=32)
+    for a, b in zip(one_by_one, batched, strict=True):
+        assert [s.label for s in a.labels] == [s.label for s in b.labels]
+        for x, y in zip(a.labels, b.labels, strict=True):
+            assert x.score == pytest.approx(y.score, abs=1e-5)
+
+
+def test_bad_items_get_clear_errors(tiny_checkpoint):
+    predictor = Predictor.load(tiny_checkpoint, device="cpu")
+    with pytest.raises(TypeError, match="item 1: expected ProductInput"):
+        predictor.predict([ProductInput("ok"), "a title"])
+    with pytest.raises(TypeError, match="image must be a PIL image"):
+        predictor.predict([ProductInput("ok", image=b"bytes")])
+
+
+def _model_inputs(batch=3, length=6, text_dim=16, channels=8):
+    generator = torch.Generator().manual_seed(1)
+    text = torch.randn(batch, length, text_dim, generator=generator)
+    mask = torch.ones(batch, length, dtype=torch.bool)
+    mask[1, 3:] = False  # a short title
+    mask[2] = False  # an empty title
+    image = torch.randn(batch, channels, 7, 7, generator=generator)
+    present = torch.tensor([True, False, True])
+    return text, mask, image, present
+
+
+@pytest.mark.parametrize("fusion", ["attention", "concat", "text", "image"])
+def test_padding_is_never_attended_and_no_nan(fusion):
+    torch.manual_seed(0)
+    model = FusionModel(tiny_config(len(LABELS), fusion=fusion)).eval()
+    text, mask, image, present = _model_inputs()
+    out = model(text, mask, image, present)
+    assert out.logits.shape == (3, len(LABELS))
+    assert torch.isfinite(out.logits).all()
+    # Whatever sits in padded token slots or in the map of an absent image changes nothing.
+    noisy_text, noisy_image = text.clone(), image.clone()
+    noisy_text[~mask] = 1e4
+    noisy_image[~present] = -1e4
+    again = model(noisy_text, mask, noisy_image, present)
+    torch.testing.assert_close(out.logits, again.logits)
+    if fusion == "attention":
+        weights = out.pool_weights  # (B, 1 + T + 1 + 49)
+        assert weights.shape == (3, 1 + 6 + 1 + 49)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(3))
+        assert (weights[1, 1 + 3 : 1 + 6] == 0).all()  # padded tokens of row 1
+        assert (weights[2, 1:7] == 0).all()  # empty title: only the null token
+        assert (weights[1, 8:] == 0).all()  # absent image: only the null token
+
+
+def test_all_missing_modalities_give_finite_gradients():
+    torch.manual_seed(0)
+    model = FusionModel(tiny_config(len(LABELS))).train()
+    text, mask, image, present = _model_inputs()
+    mask[:] = False
+    present[:] = False
+    loss = model(text, mask, image, present).logits.logsumexp(-1).mean()
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("fusion", ["attention", "concat"])
+def test_explanation_sums_to_one(tmp_path, fusion):
+    predictor = Predictor.load(
+        build_random_checkpoint(tmp_path, LABELS, fusion=fusion), device="cpu"
+    )
+    full = predictor.explain(ITEMS[0])
+    assert isinstance(full, Explanation)
+    assert [w for w, _ in full.tokens] == ["Navy", "cotton", "shirt", "with", "long", "sleeves"]
+    assert sum(w for _, w in full.tokens) == pytest.approx(1.0)
+    assert len(full.regions) == 7 and all(len(row) == 7 for row in full.regions)
+    assert sum(map(sum, full.regions)) == pytest.approx(1.0, abs=1e-5)
+    assert sum(full.modality_weight.values()) == pytest.approx(1.0)
+    assert full.prediction.labels == predictor.predict([ITEMS[0]])[0].labels
+
+    no_title = predictor.explain(ITEMS[1])
+    assert no_title.tokens == () and no_title.modality_weight["text"] == 0
+    assert sum(map(sum, no_title.regions)) == pytest.approx(1.0, abs=1e-5)
+
+    no_image = predictor.explain(ITEMS[2])
+    assert sum(map(sum, no_image.regions)) == 0 and no_image.modality_weight["image"] == 0
+    assert sum(w for _, w in no_image.tokens) == pytest.approx(1.0)
