@@ -6,15 +6,18 @@ Importing this package is cheap: it pulls in neither Django models nor torch, so
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prodcat_django.registry import ProductSpec
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "register"]
 
 
-def register(model: type, **options: Any) -> None:
+def register(model: type, **options: Any) -> ProductSpec:
     """Register ``model`` as the shop's product model (see ``prodcat_django.registry``)."""
     from prodcat_django.registry import register as _register
 
-    _register(model, **options)
+    return _register(model, **options)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -128,6 +128,8 @@ def request_suggestions(
     only_missing: bool = False,
     chunk_size: int | None = None,
     label: str = "",
+    send: bool = True,
+    progress: Callable[[int], object] | None = None,
 ) -> SuggestionBatch:
     """Queue suggestions for every product of ``queryset`` (the bulk path).
 
@@ -136,7 +138,9 @@ def request_suggestions(
     their fingerprints when it reads the products. Each chunk of ``chunk_size`` products
     (default ``BULK_CHUNK_SIZE``) is committed in its own transaction and sent as one task.
     ``only_missing`` skips products whose current suggestion is pending, running, ready or
-    decided (so failed, obsolete and never-suggested products are redone).
+    decided (so failed, obsolete and never-suggested products are redone). ``send=False``
+    creates the rows without sending tasks (``prodcat_backfill --sync`` runs them inline);
+    ``progress(n)`` is called with the number of products handled after each chunk.
     Returns the :class:`SuggestionBatch`, whose ``progress()`` can be watched.
     """
     spec = get_spec(queryset.model)
@@ -149,14 +153,17 @@ def request_suggestions(
     pks = [str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True).iterator()]
     total = 0
     for start in range(0, len(pks), chunk_size):
-        total += _request_chunk(ct, pks[start : start + chunk_size], batch, only_missing)
+        part = pks[start : start + chunk_size]
+        total += _request_chunk(ct, part, batch, only_missing, send)
+        if progress is not None:
+            progress(len(part))
     batch.total = total
     batch.save(update_fields=["total"])
     return batch
 
 
 def _request_chunk(
-    ct: ContentType, object_ids: list[str], batch: SuggestionBatch, only_missing: bool
+    ct: ContentType, object_ids: list[str], batch: SuggestionBatch, only_missing: bool, send: bool
 ) -> int:
     with transaction.atomic():
         current = CategorySuggestion.objects.select_for_update().filter(
@@ -180,7 +187,8 @@ def _request_chunk(
             [CategorySuggestion(content_type=ct, object_id=oid, batch=batch) for oid in object_ids]
         )
         ids = [s.pk for s in created]
-        transaction.on_commit(partial(dispatch, ids), robust=True)
+        if send:
+            transaction.on_commit(partial(dispatch, ids), robust=True)
     return len(ids)
 
 
@@ -255,30 +263,32 @@ def dispatch(suggestion_ids: Sequence[int]) -> bool:
     return True
 
 
-def dispatch_pending(
-    *, older_than: float | timedelta | None = None, limit: int | None = None
-) -> int:
-    """Re-send current suggestions that never reached a worker or look stuck.
-
-    Picks pending rows never dispatched, and pending/running rows last dispatched (or updated)
-    more than ``older_than`` ago (default ``STUCK_AFTER`` seconds). Sends them in chunks of
-    ``BULK_CHUNK_SIZE``; returns how many were sent successfully. Run it periodically
-    (the ``prodcat.dispatch_pending`` task) or by hand (``manage.py prodcat_dispatch_pending``).
-    """
+def stuck_suggestions(*, older_than: float | timedelta | None = None) -> models.QuerySet:
+    """Current pending rows never dispatched, and pending/running rows dispatched (and not
+    updated) more than ``older_than`` ago (default ``STUCK_AFTER`` seconds), oldest first."""
     if older_than is None:
         older_than = prodcat_settings.STUCK_AFTER
     if not isinstance(older_than, timedelta):
         older_than = timedelta(seconds=float(older_than))
     cutoff = timezone.now() - older_than
-    stuck = (
+    return (
         CategorySuggestion.objects.filter(is_current=True, status__in=OPEN_STATUSES)
         .filter(
             Q(status=SuggestionStatus.PENDING, dispatched_at__isnull=True)
             | Q(dispatched_at__lt=cutoff, updated_at__lt=cutoff)
         )
         .order_by("pk")
-        .values_list("pk", flat=True)
     )
+
+
+def dispatch_pending(
+    *, older_than: float | timedelta | None = None, limit: int | None = None
+) -> int:
+    """Re-send :func:`stuck_suggestions` in chunks of ``BULK_CHUNK_SIZE``; returns how many
+    were sent (it stops at the first chunk the broker refuses). Run it periodically (the
+    ``prodcat.dispatch_pending`` task) or by hand (``manage.py prodcat_dispatch_pending``).
+    """
+    stuck = stuck_suggestions(older_than=older_than).values_list("pk", flat=True)
     if limit is not None:
         stuck = stuck[:limit]
     ids = list(stuck)
