@@ -1,0 +1,112 @@
+import pytest
+from django.core import serializers
+from django.core.files.base import ContentFile
+
+from prodcat_django.models import CategorySuggestion, SuggestionStatus
+from tests.django.conftest import png_bytes
+from tests.testapp.models import Product
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(product):
+    return list(CategorySuggestion.objects.for_product(product).order_by("pk"))
+
+
+def test_creating_a_product_queues_one_pending_suggestion(make_product):
+    product = make_product(title="Suede loafers", image=png_bytes())
+    [suggestion] = _rows(product)
+    assert suggestion.status == SuggestionStatus.PENDING
+    assert suggestion.is_current
+    assert len(suggestion.fingerprint) == 64
+    assert suggestion.dispatched_at is None  # nothing is sent before the commit
+
+
+def test_task_is_sent_only_after_commit(make_product, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        product = make_product(title="Suede loafers")
+    assert len(callbacks) == 1
+    assert _rows(product)[0].dispatched_at is None
+
+
+def test_unchanged_inputs_make_no_new_suggestion(make_product):
+    product = make_product(title="Suede loafers", image=png_bytes())
+    product.price = 99
+    product.save()
+    product.title = "  Suede   loafers "  # same after normalisation
+    product.save()
+    assert len(_rows(product)) == 1
+
+
+def test_changed_title_obsoletes_the_old_suggestion(make_product):
+    product = make_product(title="Suede loafers")
+    product.title = "Suede loafers, brown"
+    product.save()
+    old, new = _rows(product)
+    assert (old.status, old.is_current) == (SuggestionStatus.OBSOLETE, False)
+    assert (new.status, new.is_current) == (SuggestionStatus.PENDING, True)
+    assert product.category_suggestion == new
+
+
+def test_changed_image_obsoletes_the_old_suggestion(make_product):
+    product = make_product(title="Vase", image=png_bytes("red"))
+    product.image.save("new.png", ContentFile(png_bytes("blue")), save=True)
+    old, new = _rows(product)
+    assert old.status == SuggestionStatus.OBSOLETE
+    assert new.fingerprint != old.fingerprint
+
+
+def test_a_decided_suggestion_keeps_its_decision_when_superseded(make_product):
+    product = make_product(title="Vase")
+    CategorySuggestion.objects.for_product(product).update(status=SuggestionStatus.ACCEPTED)
+    product.title = "Glass vase"
+    product.save()
+    old, _new = _rows(product)
+    assert (old.status, old.is_current) == (SuggestionStatus.ACCEPTED, False)
+
+
+def test_saving_only_other_fields_is_skipped_without_reading_the_image(make_product):
+    product = make_product(title="Vase", image=png_bytes())
+    product.image.storage.delete(product.image.name)  # would change the fingerprint if read
+    product.price = 5
+    product.save(update_fields=["price"])
+    assert len(_rows(product)) == 1
+
+
+def test_raw_fixture_loads_are_skipped():
+    data = serializers.serialize("json", [Product(pk=77, title="Fixture boots")])
+    for obj in serializers.deserialize("json", data):
+        obj.save()  # raw=True, like loaddata
+    assert Product.objects.filter(pk=77).exists()
+    assert not CategorySuggestion.objects.filter(object_id="77").exists()
+
+
+def test_auto_suggest_off(make_product, settings):
+    settings.PRODCAT = {**settings.PRODCAT, "AUTO_SUGGEST": False}
+    product = make_product(title="Boots")
+    assert _rows(product) == []
+
+
+def test_deleting_a_product_retires_its_suggestion(make_product):
+    product = make_product(title="Boots")
+    pk = product.pk
+    product.delete()
+    [row] = CategorySuggestion.objects.filter(object_id=str(pk))
+    assert (row.status, row.is_current) == (SuggestionStatus.OBSOLETE, False)
+
+
+def test_a_broken_suggestion_machinery_never_fails_the_save(settings, monkeypatch, caplog):
+    from prodcat_django import services
+
+    def broken(product, **kwargs):
+        raise RuntimeError("suggestion table is gone")
+
+    monkeypatch.setattr(services, "request_suggestion", broken)  # fault injection
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+    product = Product.objects.create(title="Boots")
+    assert Product.objects.filter(pk=product.pk).exists()
+    assert "could not request a suggestion for testapp.Product" in caplog.text
+    # the test settings propagate it instead, so programming errors surface in tests
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = True
+    with pytest.raises(RuntimeError, match="suggestion table is gone"):
+        Product.objects.create(title="Boots")
