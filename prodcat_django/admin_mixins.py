@@ -1,0 +1,289 @@
+"""What prodcat adds to the shop's own product admin.
+
+- :class:`SuggestCategoriesAdminMixin`: put it before ``admin.ModelAdmin`` in the shop's
+  product admin to get the "Suggest categories" action and a ``category_suggestion`` column.
+- :func:`enable_suggestions`: the same for a product admin that is already registered (a
+  third-party admin, or one the shop does not want to subclass), without re-registering it.
+
+The action works on the queryset Django hands it, so "Select all N" over a filtered
+changelist queues exactly those products; :func:`prodcat_django.services.request_suggestions`
+chunks them into Celery tasks. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from prodcat_django import services
+from prodcat_django.admin_display import status_badge
+from prodcat_django.conf import prodcat_settings
+from prodcat_django.models import SuggestionStatus
+
+SUGGEST_ACTION = "suggest_categories"
+#: The stylesheet of prodcat's admin fragments (status badges, score bars).
+ADMIN_MEDIA = forms.Media(css={"all": ["prodcat_django/admin.css"]})
+SUGGESTION_COLUMN = "category_suggestion"
+#: Products named on the confirmation page (the count covers the rest).
+CONFIRMATION_SAMPLE = 10
+
+
+class SuggestionPrefetchingChangeList(ChangeList):
+    """Loads the current suggestion of every product on the page in one query, so the
+    ``category_suggestion`` column adds no query per row."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        services.prefetch_current_suggestions(self.result_list)
+
+
+class SuggestCategoriesAdminMixin:
+    """Adds the "Suggest categories" action and the ``category_suggestion`` column to a
+    ``ModelAdmin`` of a product model registered with ``prodcat_django.register``::
+
+        @admin.register(Product)
+        class ProductAdmin(SuggestCategoriesAdminMixin, admin.ModelAdmin):
+            list_display = ["title", "category"]  # the column is appended
+    """
+
+    suggestion_confirmation_template = "admin/prodcat_django/suggest_confirmation.html"
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + ADMIN_MEDIA  # type: ignore[misc]
+
+    # --- the column ------------------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("category suggestion"))
+    def category_suggestion(self, obj: Model) -> str:
+        return suggestion_cell(obj)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        list_display = list(super().get_list_display(request))  # type: ignore[misc]
+        if SUGGESTION_COLUMN not in list_display:
+            list_display.append(SUGGESTION_COLUMN)
+        return list_display
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        base = super().get_changelist(request, **kwargs)  # type: ignore[misc]
+        return prefetching_changelist(base)
+
+    # --- the action ------------------------------------------------------------------------
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)  # type: ignore[misc]
+        if (
+            SUGGEST_ACTION not in actions
+            and IS_POPUP_VAR not in request.GET
+            and self.has_change_permission(request)  # type: ignore[attr-defined]
+        ):
+            action = self.get_action(SUGGEST_ACTION)  # type: ignore[attr-defined]
+            if action is not None:
+                actions[SUGGEST_ACTION] = action
+        return actions
+
+    @admin.action(description=gettext_lazy("Suggest categories"), permissions=["change"])
+    def suggest_categories(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return suggest_categories_action(self, request, queryset)
+
+
+def suggest_categories_action(
+    model_admin: Any, request: HttpRequest, queryset: QuerySet
+) -> HttpResponse | None:
+    """Queue suggestions for ``queryset``; above ``BULK_CONFIRM_THRESHOLD`` products, first
+    show a confirmation page that posts the same selection back with ``post=yes``."""
+    count = queryset.count()
+    threshold = int(prodcat_settings.BULK_CONFIRM_THRESHOLD)
+    chunk_size = max(1, int(prodcat_settings.BULK_CHUNK_SIZE))
+    if count == 0:
+        model_admin.message_user(request, _("No products to queue."), messages.WARNING)
+        return None
+    if count > threshold and request.POST.get("post") != "yes":
+        return TemplateResponse(
+            request,
+            model_admin.suggestion_confirmation_template,
+            {
+                **model_admin.admin_site.each_context(request),
+                **selection_context(request, queryset),
+                "title": _("Suggest categories"),
+                "opts": model_admin.model._meta,
+                "media": model_admin.media,
+                "action_name": SUGGEST_ACTION,
+                "submit_label": ngettext(
+                    "Yes, queue %(count)d product", "Yes, queue %(count)d products", count
+                )
+                % {"count": count},
+                "count": count,
+                "objects_name": model_admin.model._meta.verbose_name_plural,
+                "chunk_size": chunk_size,
+                "task_count": math.ceil(count / chunk_size),
+                "sample": list(queryset[:CONFIRMATION_SAMPLE]),
+            },
+        )
+    batch = services.request_suggestions(
+        queryset,
+        user=request.user,
+        chunk_size=chunk_size,
+        label=_("Admin: %(count)d %(objects)s")
+        % {"count": count, "objects": model_admin.model._meta.verbose_name_plural},
+    )
+    tasks = math.ceil(batch.total / chunk_size)
+    text = _("Queued %(products)s in %(tasks)s.") % {
+        "products": ngettext("%(n)d product", "%(n)d products", batch.total) % {"n": batch.total},
+        "tasks": ngettext("%(n)d task", "%(n)d tasks", tasks) % {"n": tasks},
+    }
+    progress_url = batch_progress_url(model_admin.admin_site, batch.pk)
+    if progress_url:
+        model_admin.message_user(
+            request,
+            format_html('{} <a href="{}">{}</a>', text, progress_url, _("Watch progress")),
+            messages.SUCCESS,
+        )
+    else:
+        model_admin.message_user(request, text, messages.SUCCESS)
+    return None
+
+
+def selection_context(request: HttpRequest, queryset: QuerySet) -> dict[str, Any]:
+    """Hidden-field data to post an action's selection back from an intermediate page.
+
+    With "select all" only a placeholder id travels (Django requires one): the action then
+    rebuilds the queryset from the changelist's filters in the URL, as on the first post.
+    """
+    select_across = request.POST.get("select_across") in {"1", "True", "true"}
+    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+    return {
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "select_across": select_across,
+        "selected_pks": [] if select_across else [obj.pk for obj in queryset],
+        "placeholder_pk": selected[0] if selected else "",
+    }
+
+
+def suggestion_cell(product: Model) -> str:
+    """Status badge and, once classified, the top label and score of the current suggestion."""
+    from prodcat_django.registry import get_spec
+
+    suggestion = getattr(product, get_spec(product).suggestion_attr)
+    if suggestion is None:
+        return format_html('<span class="prodcat-decision">{}</span>', "—")
+    badge = status_badge(suggestion.status, suggestion.get_status_display())
+    if suggestion.label and suggestion.status not in (
+        SuggestionStatus.PENDING,
+        SuggestionStatus.RUNNING,
+    ):
+        score = "" if suggestion.score is None else f" {round(suggestion.score * 100)}%"
+        return format_html("{} {}{}", badge, suggestion.label, score)
+    return badge
+
+
+def prefetching_changelist(base: type[ChangeList]) -> type[ChangeList]:
+    if issubclass(base, SuggestionPrefetchingChangeList):
+        return base
+    return type(f"Prefetching{base.__name__}", (SuggestionPrefetchingChangeList, base), {})
+
+
+def batch_progress_url(admin_site: admin.AdminSite, batch_pk: int) -> str | None:
+    """The batch progress page on ``admin_site`` (or the default site), if registered there."""
+    for name in dict.fromkeys((admin_site.name, admin.site.name)):
+        try:
+            return reverse(f"{name}:prodcat_django_suggestionbatch_progress", args=[batch_pk])
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def enable_suggestions(target: admin.AdminSite | type[admin.ModelAdmin], model: type[Model]) -> Any:
+    """Add the "Suggest categories" action and the ``category_suggestion`` column to an
+    existing product admin, without re-registering it.
+
+    ``target`` is the admin site the product is registered on (its registered ``ModelAdmin``
+    is changed) or a ``ModelAdmin`` class (changed in place, for every site using it). Call it
+    once the admin is registered, e.g. from your ``admin.py`` or ``AppConfig.ready()``.
+    Idempotent; returns the ``ModelAdmin`` instance or class it changed.
+    """
+    from prodcat_django.registry import get_spec
+
+    get_spec(model)  # fail early, with a clear message, for an unregistered product model
+    if isinstance(target, admin.AdminSite):
+        if not target.is_registered(model):
+            raise admin.exceptions.NotRegistered(
+                f"{model._meta.label} is not registered on the admin site {target.name!r}; "
+                "register its ModelAdmin first, or use SuggestCategoriesAdminMixin"
+            )
+        model_admin = target.get_model_admin(model)
+        _add_to(model_admin)
+        return model_admin
+    if isinstance(target, type) and issubclass(target, admin.ModelAdmin):
+        _add_to(target)
+        return target
+    raise TypeError(
+        f"enable_suggestions() takes an AdminSite or a ModelAdmin class, not {target!r}"
+    )
+
+
+def _add_to(model_admin: admin.ModelAdmin | type[admin.ModelAdmin]) -> None:
+    """Give an instance the mixin (by swapping in a subclass of its class), or append the
+    action, column, media and prefetching changelist to a class's own attributes."""
+    if (
+        isinstance(model_admin, SuggestCategoriesAdminMixin)
+        or (isinstance(model_admin, type) and issubclass(model_admin, SuggestCategoriesAdminMixin))
+        or getattr(model_admin, "_prodcat_suggestions_enabled", False)
+    ):
+        return  # already has everything through the mixin
+    if not isinstance(model_admin, type):
+        cls = type(model_admin)
+        # Same behaviour as if the shop had written `class X(SuggestCategoriesAdminMixin, cls)`.
+        model_admin.__class__ = type(
+            f"{cls.__name__}WithSuggestions",
+            (SuggestCategoriesAdminMixin, cls),
+            {"__module__": cls.__module__},
+        )
+        return
+    cls = model_admin
+    actions = list(cls.actions or [])
+    if SUGGEST_ACTION not in actions and suggest_categories not in actions:
+        cls.actions = [*actions, suggest_categories]
+    if category_suggestion not in cls.list_display:
+        cls.list_display = [*cls.list_display, category_suggestion]
+    original_changelist = cls.get_changelist
+    original_media = cls.media
+
+    def get_changelist(self: admin.ModelAdmin, request: HttpRequest, **kwargs: Any) -> Any:
+        return prefetching_changelist(original_changelist(self, request, **kwargs))
+
+    cls.get_changelist = get_changelist  # type: ignore[method-assign]
+    cls.media = property(lambda self: original_media.fget(self) + ADMIN_MEDIA)  # type: ignore[assignment]
+    cls._prodcat_suggestions_enabled = True  # type: ignore[attr-defined]
+
+
+@admin.action(description=gettext_lazy("Suggest categories"), permissions=["change"])
+def suggest_categories(
+    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> HttpResponse | None:
+    """The action as a plain function, for :func:`enable_suggestions`."""
+    if not hasattr(model_admin, "suggestion_confirmation_template"):
+        model_admin.suggestion_confirmation_template = (
+            SuggestCategoriesAdminMixin.suggestion_confirmation_template
+        )
+    return suggest_categories_action(model_admin, request, queryset)
+
+
+@admin.display(description=gettext_lazy("category suggestion"))
+def category_suggestion(obj: Model) -> str:
+    """The column as a plain function, for :func:`enable_suggestions`."""
+    return suggestion_cell(obj)
