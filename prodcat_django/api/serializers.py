@@ -1,0 +1,201 @@
+"""Request and response shapes of the API; drf-spectacular documents them as they are.
+
+Validation of *what the model gets* (empty input, ``top_k`` range, image size, decoding,
+pixel limit) lives in :func:`prodcat_django.services.suggest`; these serializers only check
+types and the transport-level upload limit, so the rules have one home.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import models
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from prodcat_django.api.errors import UploadTooLarge
+from prodcat_django.conf import prodcat_settings
+from prodcat_django.models import CategorySuggestion, SuggestionStatus
+from prodcat_django.registry import get_spec
+
+
+def check_upload_size(size: int | None, *, what: str = "The image") -> None:
+    """413 when ``size`` bytes exceed ``PRODCAT["MAX_UPLOAD_BYTES"]``."""
+    limit = int(prodcat_settings.MAX_UPLOAD_BYTES)
+    if size is not None and size > limit:
+        raise UploadTooLarge(
+            {"image": [f"{what} is {size:,} bytes; the limit is {limit:,} bytes."]}
+        )
+
+
+# --------------------------------------------------------------------------- suggest
+
+
+class SuggestRequestSerializer(serializers.Serializer):
+    """``POST suggest/``: multipart ``title`` and/or ``image``, optional ``top_k``."""
+
+    title = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        help_text="The product title. Send a title, an image, or both.",
+    )
+    image = serializers.FileField(
+        required=False,
+        help_text="A product photo (JPEG, PNG, WebP, ...). At most PRODCAT MAX_UPLOAD_BYTES "
+        "bytes (413 above) and MAX_IMAGE_PIXELS pixels.",
+    )
+    top_k = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="How many labels to return, best first: 1 to the model's number of labels "
+        "(default PRODCAT TOP_K).",
+    )
+
+    def validate_image(self, upload: UploadedFile) -> UploadedFile:
+        check_upload_size(upload.size)
+        return upload
+
+
+class LabelScoreSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    score = serializers.FloatField(help_text="Calibrated probability, 0 to 1.")
+
+
+class ModelInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
+class SuggestResponseSerializer(serializers.Serializer):
+    labels = LabelScoreSerializer(many=True, help_text="Best first, top_k long.")
+    model = ModelInfoSerializer()
+    auto_accept = serializers.BooleanField(
+        help_text="Whether the top score reaches the checkpoint's validated threshold, i.e. "
+        "what auto-accept would do (whether or not PRODCAT AUTO_ACCEPT is on)."
+    )
+    threshold = serializers.FloatField(
+        allow_null=True, help_text="The checkpoint's auto-accept threshold; null if it has none."
+    )
+
+
+# --------------------------------------------------------------------------- suggestions
+
+
+class ProductRefSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="The product model, as <app_label>.<ModelName>.")
+    pk = serializers.CharField(help_text="The product's primary key, as text.")
+
+
+class CategoryRefSerializer(serializers.Serializer):
+    pk = serializers.CharField()
+    name = serializers.CharField(allow_null=True, help_text="null when it no longer exists.")
+
+
+class SuggestionModelSerializer(serializers.Serializer):
+    name = serializers.CharField(source="model_name")
+    version = serializers.CharField(source="model_version")
+
+
+def _product_model(suggestion: CategorySuggestion) -> type[models.Model] | None:
+    return suggestion.content_type.model_class()
+
+
+def _category_ref(suggestion: CategorySuggestion, pk: str) -> dict[str, Any] | None:
+    if not pk:
+        return None
+    model = _product_model(suggestion)
+    try:
+        category_model = get_spec(model).category_model if model is not None else None
+    except LookupError:
+        category_model = None
+    category = None
+    if category_model is not None:
+        category = category_model._default_manager.filter(pk=pk).first()
+    return {"pk": pk, "name": None if category is None else str(category)}
+
+
+class SuggestionSerializer(serializers.ModelSerializer):
+    """A stored suggestion, as ``GET suggestions/<id>/`` and the review endpoints return it."""
+
+    url = serializers.SerializerMethodField()
+    product = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=SuggestionStatus.choices, read_only=True)
+    labels = LabelScoreSerializer(many=True, read_only=True)
+    category = serializers.SerializerMethodField(
+        help_text="The shop category the top label matched (CATEGORY_MATCHER); null if none."
+    )
+    correction = serializers.SerializerMethodField(
+        help_text="The category a reviewer chose instead of the suggestion; null if none."
+    )
+    model = SuggestionModelSerializer(source="*", read_only=True)
+    reviewed_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CategorySuggestion
+        fields = [
+            "id",
+            "url",
+            "product",
+            "status",
+            "is_current",
+            "labels",
+            "label",
+            "score",
+            "category",
+            "correction",
+            "auto_accepted",
+            "model",
+            "fingerprint",
+            "error",
+            "note",
+            "reviewed_by",
+            "reviewed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, suggestion: CategorySuggestion) -> str:
+        path = reverse("prodcat_api:suggestion-detail", kwargs={"pk": suggestion.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(ProductRefSerializer)
+    def get_product(self, suggestion: CategorySuggestion) -> dict[str, str]:
+        model = _product_model(suggestion)
+        ct = suggestion.content_type
+        label = model._meta.label if model is not None else f"{ct.app_label}.{ct.model}"
+        return {"type": label, "pk": suggestion.object_id}
+
+    @extend_schema_field(CategoryRefSerializer(allow_null=True))
+    def get_category(self, suggestion: CategorySuggestion) -> dict[str, Any] | None:
+        return _category_ref(suggestion, suggestion.category_pk)
+
+    @extend_schema_field(CategoryRefSerializer(allow_null=True))
+    def get_correction(self, suggestion: CategorySuggestion) -> dict[str, Any] | None:
+        return _category_ref(suggestion, suggestion.correction_pk)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_reviewed_by(self, suggestion: CategorySuggestion) -> str | None:
+        user = suggestion.reviewed_by
+        return None if user is None else user.get_username()
+
+
+class RejectRequestSerializer(serializers.Serializer):
+    """``POST suggestions/<id>/reject/``: an optional correction and note."""
+
+    category = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The right category, if you know it: its primary key, or a name/slug the "
+        "CATEGORY_MATCHER resolves (the primary key wins when both fit). The product is "
+        "filed under it.",
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Why, for the audit trail."
+    )

@@ -1,0 +1,301 @@
+"""The API's views. Each one checks input, calls :mod:`prodcat_django.services`, and renders.
+
+Every view names its authentication, permission and throttle classes (the project's DRF
+defaults never apply to them) and its drf-spectacular ``AutoSchema``, so the schema is right
+whatever ``DEFAULT_SCHEMA_CLASS`` the shop uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from django.shortcuts import get_object_or_404
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from prodcat_django import services
+from prodcat_django.api.authentication import api_authentication_classes
+from prodcat_django.api.categories import resolve_category
+from prodcat_django.api.errors import Conflict
+from prodcat_django.api.permissions import (
+    CanChangeProduct,
+    CanReviewSuggestions,
+    CanViewSuggestions,
+)
+from prodcat_django.api.serializers import (
+    RejectRequestSerializer,
+    SuggestionSerializer,
+    SuggestRequestSerializer,
+    SuggestResponseSerializer,
+    check_upload_size,
+)
+from prodcat_django.api.throttling import THROTTLE_SCOPE, ProdcatRateThrottle
+from prodcat_django.models import CategorySuggestion
+from prodcat_django.registry import NotRegistered, get_spec_by_label, registered_specs
+
+# Room for the multipart boundaries, headers and the title on top of the image itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+_COMMON_ERRORS = {
+    401: OpenApiResponse(description="No or wrong credentials."),
+    403: OpenApiResponse(description="Authenticated, but without the permission this needs."),
+    429: OpenApiResponse(description="Too many requests (PRODCAT API_THROTTLE_RATE)."),
+}
+_SUGGESTION_ERRORS = {
+    **_COMMON_ERRORS,
+    404: OpenApiResponse(description="No such suggestion."),
+    409: OpenApiResponse(
+        description="The suggestion cannot be reviewed in its state: not ready yet, superseded "
+        "by a newer one, its product deleted, or (accept) no category matched its label."
+    ),
+}
+
+
+class ProdcatAPIView(APIView):
+    """Base of prodcat's views: explicit authentication, throttle and schema."""
+
+    throttle_classes = [ProdcatRateThrottle]
+    throttle_scope = THROTTLE_SCOPE
+    schema = AutoSchema()
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return [cls() for cls in api_authentication_classes()]
+
+
+def _django_errors(exc: DjangoValidationError) -> Any:
+    """A Django ``ValidationError`` as DRF error data (field dict, or a list of messages)."""
+    return exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+
+
+class SuggestView(ProdcatAPIView):
+    """``POST suggest/``: classify a title and/or photo now, in this process.
+
+    Needs ``prodcat_django.view_categorysuggestion``. The model loads on the first request
+    of each web process (seconds); later requests take tens of milliseconds.
+    """
+
+    permission_classes = [CanViewSuggestions]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # Refuse an oversized body from its Content-Length, before it is read and parsed.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MULTIPART_OVERHEAD:
+            check_upload_size(length - MULTIPART_OVERHEAD, what="The request (less form overhead)")
+
+    @extend_schema(
+        operation_id="prodcat_suggest",
+        summary="Suggest categories for a title and/or photo",
+        request={"multipart/form-data": SuggestRequestSerializer},
+        responses={
+            200: SuggestResponseSerializer,
+            400: OpenApiResponse(
+                description="No title and no image, top_k out of range, or an image that "
+                "cannot be decoded or has more than MAX_IMAGE_PIXELS pixels; the body maps "
+                "each field to its errors."
+            ),
+            413: OpenApiResponse(description="The upload is above MAX_UPLOAD_BYTES."),
+            **_COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        form = SuggestRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data.get("image")
+        image_bytes = upload.read() if upload is not None else None
+        try:
+            prediction = services.suggest(
+                form.validated_data.get("title", ""),
+                image_bytes,
+                top_k=form.validated_data.get("top_k"),
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_django_errors(exc)) from None
+        from prodcat_django.classifier import get_predictor
+
+        info = get_predictor().info  # cached: the predictor that just answered
+        data = {
+            "labels": [{"label": ls.label, "score": ls.score} for ls in prediction.labels],
+            "model": {"name": info.name, "version": info.version},
+            "auto_accept": prediction.auto_accept,
+            "threshold": info.threshold,
+        }
+        return Response(SuggestResponseSerializer(data).data)
+
+
+MODEL_PARAMETER = OpenApiParameter(
+    "model",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    description="The product model as <app_label>.<ModelName>; required only when several "
+    "models are registered with prodcat.",
+)
+
+
+class ProductSuggestionsView(ProdcatAPIView):
+    """``POST products/<pk>/suggestions/[?model=<app_label>.<ModelName>]``: queue a suggestion.
+
+    Needs ``change`` permission on the product model. Always queues (``force``), even when the
+    product's title and image did not change. Returns 202 with the pending suggestion and its
+    URL (also in ``Location``); poll that URL until ``status`` is ``ready`` or ``failed``.
+    """
+
+    permission_classes = [CanChangeProduct]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_product_model(self) -> type[models.Model]:
+        """The registered model named by ``?model=``, or the only registered one."""
+        if hasattr(self, "_product_model"):
+            return self._product_model
+        label = self.request.query_params.get("model", "").strip()
+        specs = registered_specs()
+        if label:
+            try:
+                model = get_spec_by_label(label).model
+            except NotRegistered:
+                raise serializers.ValidationError(
+                    {"model": [f"{label!r} is not a product model registered with prodcat."]}
+                ) from None
+        elif len(specs) == 1:
+            model = specs[0].model
+        elif not specs:
+            raise NotFound("No product model is registered with prodcat.")
+        else:
+            choices = ", ".join(spec.label for spec in specs)
+            raise serializers.ValidationError(
+                {
+                    "model": [
+                        f"Several product models are registered; pass ?model= (one of: {choices})."
+                    ]
+                }
+            )
+        self._product_model = model
+        return model
+
+    @extend_schema(
+        operation_id="prodcat_request_suggestion",
+        summary="Queue a category suggestion for a product",
+        parameters=[MODEL_PARAMETER],
+        request=None,
+        responses={
+            202: SuggestionSerializer,
+            400: OpenApiResponse(description="?model= missing (several models) or unknown."),
+            404: OpenApiResponse(description="No such product."),
+            **_COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        model = self.get_product_model()
+        try:
+            product = model._default_manager.get(pk=pk)
+        except (model.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+            raise NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
+        suggestion = services.request_suggestion(product, force=True)
+        data = SuggestionSerializer(suggestion, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+
+
+class SuggestionObjectMixin:
+    def get_suggestion(self, pk: int) -> CategorySuggestion:
+        return get_object_or_404(
+            CategorySuggestion.objects.select_related("content_type", "reviewed_by"), pk=pk
+        )
+
+
+class SuggestionDetailView(SuggestionObjectMixin, ProdcatAPIView):
+    """``GET suggestions/<id>/``; needs ``prodcat_django.view_categorysuggestion``."""
+
+    permission_classes = [CanViewSuggestions]
+
+    @extend_schema(
+        operation_id="prodcat_get_suggestion",
+        summary="A category suggestion",
+        responses={
+            200: SuggestionSerializer,
+            404: OpenApiResponse(description="No such id."),
+            **_COMMON_ERRORS,
+        },
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        suggestion = self.get_suggestion(pk)
+        return Response(SuggestionSerializer(suggestion, context={"request": request}).data)
+
+
+def _review(request: Request, call: Any) -> Response:
+    """Run a services review call, mapping its Django errors onto HTTP ones."""
+    try:
+        suggestion = call()
+    except DjangoPermissionDenied as exc:
+        raise PermissionDenied(str(exc)) from None
+    except DjangoValidationError as exc:
+        if getattr(exc, "code", None) == "bad_category":
+            raise serializers.ValidationError({"category": exc.messages}) from None
+        raise Conflict({"detail": " ".join(exc.messages), "code": exc.code or "conflict"}) from None
+    suggestion.refresh_from_db()
+    return Response(SuggestionSerializer(suggestion, context={"request": request}).data)
+
+
+class AcceptSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
+    """``POST suggestions/<id>/accept/``: file the product under the suggested category.
+
+    Needs ``prodcat_django.review_categorysuggestion``.
+    """
+
+    permission_classes = [CanReviewSuggestions]
+
+    @extend_schema(
+        operation_id="prodcat_accept_suggestion",
+        summary="Accept a suggestion: set the product's category",
+        request=None,
+        responses={200: SuggestionSerializer, **_SUGGESTION_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        suggestion = self.get_suggestion(pk)
+        return _review(request, lambda: services.accept(suggestion, user=request.user))
+
+
+class RejectSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
+    """``POST suggestions/<id>/reject/`` with optional ``category`` (correction) and ``note``.
+
+    Needs ``prodcat_django.review_categorysuggestion``.
+    """
+
+    permission_classes = [CanReviewSuggestions]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="prodcat_reject_suggestion",
+        summary="Reject a suggestion, optionally filing the product under another category",
+        request=RejectRequestSerializer,
+        responses={
+            200: SuggestionSerializer,
+            400: OpenApiResponse(description="The category does not exist."),
+            **_SUGGESTION_ERRORS,
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        suggestion = self.get_suggestion(pk)
+        form = RejectRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        value = form.validated_data.get("category", "").strip()
+        category = resolve_category(suggestion, value) if value else None
+        note = form.validated_data.get("note", "")
+        return _review(
+            request,
+            lambda: services.reject(suggestion, user=request.user, category=category, note=note),
+        )

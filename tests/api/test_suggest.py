@@ -1,0 +1,171 @@
+"""``POST suggest/``: authentication, permissions, validation and the tiny model's answers."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from prodcat_django.ml.manifest import read_checkpoint
+from tests.api.conftest import client_for, picture
+from tests.conftest import TEST_LABELS
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("prodcat_api:suggest")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def upload(data: bytes, name: str = "photo.png", content_type: str = "image/png"):
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def test_anonymous_gets_401_with_a_challenge(checkpoint) -> None:
+    response = client_for(None).post(URL, {"title": "Running shoes"}, format="multipart")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+
+
+def test_user_without_view_permission_gets_403(checkpoint, nobody) -> None:
+    response = client_for(nobody).post(URL, {"title": "Running shoes"}, format="multipart")
+    assert response.status_code == 403
+    assert "prodcat_django.view_categorysuggestion" in response.json()["detail"]
+
+
+def test_basic_auth_credentials_work(checkpoint, viewer) -> None:
+    client = client_for(None)
+    token = base64.b64encode(b"viewer:pw").decode()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {token}")
+    response = client.post(URL, {"title": "Running shoes"}, format="multipart")
+    assert response.status_code == 200, response.content
+
+
+def test_title_only_returns_top_k_labels_with_model_and_threshold(checkpoint, viewer) -> None:
+    response = client_for(viewer).post(URL, {"title": "Running shoes"}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    info = read_checkpoint(checkpoint)
+    assert body["model"] == {"name": info.name, "version": info.version}
+    assert body["threshold"] == info.threshold
+    assert len(body["labels"]) == 3  # PRODCAT TOP_K default
+    scores = [item["score"] for item in body["labels"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert {item["label"] for item in body["labels"]} <= set(TEST_LABELS)
+    assert body["auto_accept"] == (info.threshold is not None and scores[0] >= info.threshold)
+
+
+def test_image_only_and_both_inputs(checkpoint, viewer) -> None:
+    client = client_for(viewer)
+    image_only = client.post(URL, {"image": upload(picture())}, format="multipart")
+    both = client.post(
+        URL, {"title": "Wall clock", "image": upload(picture("teal"))}, format="multipart"
+    )
+    assert image_only.status_code == 200, image_only.content
+    assert both.status_code == 200, both.content
+    assert len(image_only.json()["labels"]) == 3
+
+
+def test_top_k_covering_every_label_gives_a_distribution(checkpoint, viewer) -> None:
+    response = client_for(viewer).post(
+        URL, {"title": "Wall clock", "top_k": len(TEST_LABELS)}, format="multipart"
+    )
+    assert response.status_code == 200, response.content
+    labels = response.json()["labels"]
+    assert sorted(item["label"] for item in labels) == sorted(TEST_LABELS)
+    assert sum(item["score"] for item in labels) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_no_title_and_no_image_is_a_field_error(checkpoint, viewer) -> None:
+    for data in ({}, {"title": "   "}, {"top_k": 2}):
+        response = client_for(viewer).post(URL, data, format="multipart")
+        assert response.status_code == 400
+        assert "title" in response.json(), response.json()
+
+
+@pytest.mark.parametrize("top_k", ["0", "5", "-1", "three"])
+def test_bad_top_k_is_a_field_error(checkpoint, viewer, top_k: str) -> None:
+    response = client_for(viewer).post(URL, {"title": "Shoes", "top_k": top_k}, format="multipart")
+    assert response.status_code == 400
+    assert list(response.json()) == ["top_k"]
+
+
+def test_oversized_image_is_413_saying_the_limit(prodcat_setting: Callable, viewer) -> None:
+    prodcat_setting(MAX_UPLOAD_BYTES=1000)
+    data = picture(size=(40, 40), fmt="BMP")  # uncompressed: 4,854 bytes
+    response = client_for(viewer).post(URL, {"image": upload(data, "a.bmp")}, format="multipart")
+    assert response.status_code == 413
+    message = response.json()["image"][0]
+    assert f"{len(data):,} bytes" in message and "1,000 bytes" in message
+
+
+def test_oversized_body_is_refused_from_its_content_length(
+    prodcat_setting: Callable, viewer
+) -> None:
+    prodcat_setting(MAX_UPLOAD_BYTES=1000)
+    data = b"\0" * 200_000  # never decoded: the Content-Length alone is over the limit
+    response = client_for(viewer).post(URL, {"image": upload(data)}, format="multipart")
+    assert response.status_code == 413
+    assert "The request (less form overhead) is" in response.json()["image"][0]
+
+
+def test_bytes_that_are_not_an_image_are_a_400_saying_so(checkpoint, viewer) -> None:
+    response = client_for(viewer).post(
+        URL, {"title": "Shoes", "image": upload(b"this is not a picture")}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert "cannot decode" in response.json()["image"][0]
+
+
+def test_truncated_image_is_a_400(checkpoint, viewer) -> None:
+    data = picture(fmt="PNG")[:60]
+    response = client_for(viewer).post(URL, {"image": upload(data)}, format="multipart")
+    assert response.status_code == 400
+    assert "image" in response.json()
+
+
+def test_too_many_pixels_is_a_400_naming_the_limit(prodcat_setting: Callable, viewer) -> None:
+    prodcat_setting(MAX_IMAGE_PIXELS=1000)
+    response = client_for(viewer).post(
+        URL, {"image": upload(picture(size=(64, 48)))}, format="multipart"
+    )
+    assert response.status_code == 400
+    message = response.json()["image"][0]
+    assert "3,072 pixels" in message and "1,000" in message
+
+
+def test_image_sent_as_text_is_a_400(checkpoint, viewer) -> None:
+    response = client_for(viewer).post(URL, {"image": "not-a-file"}, format="multipart")
+    assert response.status_code == 400
+    assert "image" in response.json()
+
+
+def test_json_is_not_accepted(checkpoint, viewer) -> None:
+    response = client_for(viewer).post(URL, {"title": "Shoes"}, format="json")
+    assert response.status_code == 415
+
+
+def test_importing_the_api_does_not_import_torch() -> None:
+    code = (
+        "import sys, django; django.setup(); "
+        "import prodcat_django.api.urls, prodcat_django.api.views; "
+        "from django.urls import reverse; reverse('prodcat_api:suggest'); "
+        "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')); "
+        "print(loaded); sys.exit(1 if loaded else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
