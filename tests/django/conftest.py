@@ -39,9 +39,11 @@ def _confident_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def confident_checkpoint(_confident_checkpoint: Path, settings: Any) -> Iterator[Path]:
+def confident_checkpoint(
+    _confident_checkpoint: Path, model_checkpoint: Path, settings: Any
+) -> Iterator[Path]:
     """A one-label checkpoint: every prediction is "Shoes" at score 1.0, so it always clears
-    the auto-accept threshold (0.5)."""
+    the auto-accept threshold (0.5). (Depends on model_checkpoint so that it wins.)"""
     settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(_confident_checkpoint)}
     yield _confident_checkpoint
     clear_cache()
