@@ -19,6 +19,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import (
@@ -77,10 +78,8 @@ PROGRESS_REFRESH_SECONDS = 3
 
 
 def _spec_for(suggestion: CategorySuggestion) -> ProductSpec | None:
-    try:
-        return get_spec(suggestion.content_type.model_class())
-    except (NotRegistered, TypeError, AttributeError):
-        return None
+    # get_for_id is served from ContentType's cache: no query per changelist row.
+    return _spec_for_ct(suggestion.content_type_id)
 
 
 def _product(suggestion: CategorySuggestion) -> Model | None:
@@ -298,7 +297,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("product type"))
     def product_type(self, obj: CategorySuggestion) -> str:
-        return str(obj.content_type)
+        return str(ContentType.objects.get_for_id(obj.content_type_id))
 
     @admin.display(description=gettext_lazy("matched category"))
     def matched_category(self, obj: CategorySuggestion) -> str:
@@ -576,8 +575,6 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
 
 
 def _spec_for_ct(content_type_id: int) -> ProductSpec | None:
-    from django.contrib.contenttypes.models import ContentType
-
     try:
         return get_spec(ContentType.objects.get_for_id(content_type_id).model_class())
     except (NotRegistered, TypeError, AttributeError, ContentType.DoesNotExist):

@@ -85,10 +85,10 @@ def heat_map(image_url: str | None, regions: Sequence[Sequence[float]], alt: str
         return format_html('<p class="prodcat-decision">{}</p>', _("No photo regions to show."))
     cells = format_html_join(
         "",
-        '<span class="prodcat-heatmap__cell" style="opacity: {:.3f}" title="{}"></span>',
+        '<span class="prodcat-heatmap__cell" style="opacity: {}" title="{}"></span>',
         (
             (
-                0.7 * w / peak,
+                f"{0.7 * w / peak:.3f}",
                 _("row %(row)d, column %(col)d: %(pct)s%%")
                 % {"row": i // 7 + 1, "col": i % 7 + 1, "pct": f"{w * 100:.1f}"},
             )
@@ -113,7 +113,7 @@ def token_weights(tokens: Sequence[tuple[str, float]]) -> SafeString:
         '<div class="prodcat-tokens">{}</div>',
         format_html_join(
             "",
-            '<span class="prodcat-token" style="--w: {:.3f}" title="{}%">{}</span>',
-            ((0.7 * float(w) / peak, f"{float(w) * 100:.1f}", word) for word, w in tokens),
+            '<span class="prodcat-token" style="--w: {}" title="{}%">{}</span>',
+            ((f"{0.7 * float(w) / peak:.3f}", f"{float(w) * 100:.1f}", word) for word, w in tokens),
         ),
     )

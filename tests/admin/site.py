@@ -1,0 +1,52 @@
+"""Admin sites of the admin tests: the test shop's product admin, two ways.
+
+- ``site`` (namespace "admin"): prodcat's review admins plus a product admin that uses
+  ``SuggestCategoriesAdminMixin``, as a shop writing its own admin would.
+- ``legacy_site`` (namespace "legacy"): a plain product admin registered as a third-party app
+  would, later given the action and column by ``enable_suggestions``.
+"""
+
+from django.contrib import admin
+
+from prodcat_django.admin import (
+    CategorySuggestionAdmin,
+    SuggestCategoriesAdminMixin,
+    SuggestionBatchAdmin,
+    SuggestionDecisionAdmin,
+    enable_suggestions,
+)
+from prodcat_django.models import CategorySuggestion, SuggestionBatch, SuggestionDecision
+from tests.testapp.models import Category, Product
+
+site = admin.AdminSite(name="admin")
+site.register(CategorySuggestion, CategorySuggestionAdmin)
+site.register(SuggestionBatch, SuggestionBatchAdmin)
+site.register(SuggestionDecision, SuggestionDecisionAdmin)
+
+
+@admin.register(Category, site=site)
+class CategoryAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(Product, site=site)
+class ProductAdmin(SuggestCategoriesAdminMixin, admin.ModelAdmin):
+    list_display = ["title", "category"]
+    list_select_related = ["category"]
+
+
+class LegacyProductAdmin(admin.ModelAdmin):
+    """Knows nothing about prodcat; defines its own action."""
+
+    list_display = ["title", "price"]
+    actions = ["mark_free"]
+
+    @admin.action(description="Set the price to zero")
+    def mark_free(self, request, queryset):
+        queryset.update(price=0)
+
+
+legacy_site = admin.AdminSite(name="legacy")
+legacy_site.register(SuggestionBatch, SuggestionBatchAdmin)
+legacy_site.register(Product, LegacyProductAdmin)
+enable_suggestions(legacy_site, Product)
