@@ -34,6 +34,11 @@ def check_upload_size(size: int | None, *, what: str = "The image") -> None:
 # --------------------------------------------------------------------------- suggest
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadField(serializers.FileField):
+    """A file upload, documented as binary (spectacular's FileField default is a URI)."""
+
+
 class SuggestRequestSerializer(serializers.Serializer):
     """``POST suggest/``: multipart ``title`` and/or ``image``, optional ``top_k``."""
 
@@ -43,7 +48,7 @@ class SuggestRequestSerializer(serializers.Serializer):
         max_length=1000,
         help_text="The product title. Send a title, an image, or both.",
     )
-    image = serializers.FileField(
+    image = UploadField(
         required=False,
         help_text="A product photo (JPEG, PNG, WebP, ...). At most PRODCAT MAX_UPLOAD_BYTES "
         "bytes (413 above) and MAX_IMAGE_PIXELS pixels.",

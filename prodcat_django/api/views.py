@@ -62,6 +62,17 @@ _SUGGESTION_ERRORS = {
 }
 
 
+def document(**kwargs: Any) -> Any:
+    """``extend_schema`` based on drf-spectacular's ``AutoSchema`` even where the shop's
+    ``DEFAULT_SCHEMA_CLASS`` is another one (extend_schema would subclass that)."""
+
+    def decorator(method: Any) -> Any:
+        method.kwargs = {"schema": AutoSchema}
+        return extend_schema(tags=["prodcat"], **kwargs)(method)
+
+    return decorator
+
+
 class ProdcatAPIView(APIView):
     """Base of prodcat's views: explicit authentication, throttle and schema."""
 
@@ -98,7 +109,7 @@ class SuggestView(ProdcatAPIView):
         if length > MULTIPART_OVERHEAD:
             check_upload_size(length - MULTIPART_OVERHEAD, what="The request (less form overhead)")
 
-    @extend_schema(
+    @document(
         operation_id="prodcat_suggest",
         summary="Suggest categories for a title and/or photo",
         request={"multipart/form-data": SuggestRequestSerializer},
@@ -187,10 +198,15 @@ class ProductSuggestionsView(ProdcatAPIView):
         self._product_model = model
         return model
 
-    @extend_schema(
+    @document(
         operation_id="prodcat_request_suggestion",
         summary="Queue a category suggestion for a product",
-        parameters=[MODEL_PARAMETER],
+        parameters=[
+            OpenApiParameter(
+                "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The product's pk."
+            ),
+            MODEL_PARAMETER,
+        ],
         request=None,
         responses={
             202: SuggestionSerializer,
@@ -222,7 +238,7 @@ class SuggestionDetailView(SuggestionObjectMixin, ProdcatAPIView):
 
     permission_classes = [CanViewSuggestions]
 
-    @extend_schema(
+    @document(
         operation_id="prodcat_get_suggestion",
         summary="A category suggestion",
         responses={
@@ -258,7 +274,7 @@ class AcceptSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
 
     permission_classes = [CanReviewSuggestions]
 
-    @extend_schema(
+    @document(
         operation_id="prodcat_accept_suggestion",
         summary="Accept a suggestion: set the product's category",
         request=None,
@@ -278,7 +294,7 @@ class RejectSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
     permission_classes = [CanReviewSuggestions]
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(
+    @document(
         operation_id="prodcat_reject_suggestion",
         summary="Reject a suggestion, optionally filing the product under another category",
         request=RejectRequestSerializer,
