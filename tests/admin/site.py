@@ -33,6 +33,7 @@ class CategoryAdmin(admin.ModelAdmin):
 class ProductAdmin(SuggestCategoriesAdminMixin, admin.ModelAdmin):
     list_display = ["title", "category"]
     list_select_related = ["category"]
+    search_fields = ["title"]
 
 
 class LegacyProductAdmin(admin.ModelAdmin):

@@ -1,0 +1,212 @@
+"""The shop's product admin: the "Suggest categories" action, its confirmation page, the
+category_suggestion column, the batch progress page, and enable_suggestions()."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from prodcat_django.admin import enable_suggestions
+from prodcat_django.models import CategorySuggestion, SuggestionBatch, SuggestionStatus
+from tests.admin.site import LegacyProductAdmin
+from tests.testapp.models import Product
+
+pytestmark = pytest.mark.django_db
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def products(make_product) -> list[Product]:
+    return [make_product(f"product {i:02d}") for i in range(12)]
+
+
+@pytest.fixture
+def small_threshold(settings: Any) -> None:
+    # tests/settings.py: BULK_CHUNK_SIZE 5. Confirm above 10 products.
+    settings.PRODCAT = {**settings.PRODCAT, "BULK_CONFIRM_THRESHOLD": 10}
+
+
+def suggest(client, selected, *, site: str = "admin", query: str = "", **extra: Any):
+    url = reverse(f"{site}:testapp_product_changelist") + query
+    data = {"action": "suggest_categories", ACTION_CHECKBOX_NAME: selected, "index": 0, **extra}
+    return client.post(url, data, follow=True)
+
+
+def batch_suggestions(batch: SuggestionBatch) -> set[str]:
+    return set(CategorySuggestion.objects.filter(batch=batch).values_list("object_id", flat=True))
+
+
+def test_small_selection_is_queued_at_once(
+    reviewer_client, products, small_threshold, django_capture_on_commit_callbacks
+):
+    chosen = products[:7]
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = suggest(reviewer_client, [p.pk for p in chosen])
+
+    assert "Queued 7 products in 2 tasks." in " ".join(messages_of(response))
+    batch = SuggestionBatch.objects.get()
+    assert batch.total == 7 and batch.created_by.username == "reviewer"
+    assert batch_suggestions(batch) == {str(p.pk) for p in chosen}
+    assert len(callbacks) == 2  # one Celery task per chunk of 5, sent after commit
+    progress = reverse("admin:prodcat_django_suggestionbatch_progress", args=[batch.pk])
+    assert f'href="{progress}"' in response.content.decode()
+
+
+def test_large_selection_asks_for_confirmation_first(reviewer_client, products, small_threshold):
+    page = suggest(reviewer_client, [p.pk for p in products])
+
+    assert page.templates[0].name == "admin/prodcat_django/suggest_confirmation.html"
+    html = page.content.decode()
+    assert "Queue category suggestions for 12 products?" in html
+    assert "about 3 tasks" in html
+    assert len(re.findall(rf'name="{ACTION_CHECKBOX_NAME}"', html)) == 12
+    assert not SuggestionBatch.objects.exists()  # nothing queued yet
+
+    response = suggest(reviewer_client, [p.pk for p in products], post="yes")
+    assert "Queued 12 products in 3 tasks." in " ".join(messages_of(response))
+    assert batch_suggestions(SuggestionBatch.objects.get()) == {str(p.pk) for p in products}
+
+
+def test_at_the_threshold_no_confirmation(reviewer_client, products, small_threshold):
+    response = suggest(reviewer_client, [p.pk for p in products[:10]])
+    assert "Queued 10 products in 2 tasks." in " ".join(messages_of(response))
+
+
+def test_select_all_uses_the_filtered_queryset(reviewer_client, products, make_product, settings):
+    """ "Select all N" posts one id and select_across=1; the action gets the changelist's
+    whole (filtered) queryset, also through the confirmation page."""
+    settings.PRODCAT = {**settings.PRODCAT, "BULK_CONFIRM_THRESHOLD": 3}
+    extra = [make_product(f"boots {i}") for i in range(4)]
+    query = "?q=boots"  # the test ProductAdmin searches titles
+    page = suggest(reviewer_client, [extra[0].pk], query=query, select_across="1")
+    html = page.content.decode()
+    assert "for 4 products" in html
+    assert 'name="select_across" value="1"' in html
+    response = suggest(reviewer_client, [extra[0].pk], query=query, select_across="1", post="yes")
+    assert "Queued 4 products in 1 task." in " ".join(messages_of(response))
+    assert batch_suggestions(SuggestionBatch.objects.get()) == {str(p.pk) for p in extra}
+
+
+def test_user_without_change_permission_gets_no_suggest_action(client, products, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_product"))
+    client.force_login(viewer)
+    response = client.get(reverse("admin:testapp_product_changelist"))
+    assert "Suggest categories" not in response.content.decode()
+    suggest(client, [products[0].pk])
+    assert not SuggestionBatch.objects.exists()
+
+
+def test_category_suggestion_column_without_n_plus_one(reviewer_client, make_suggestion):
+    make_suggestion("boots", [("Shoes", 0.82)])
+    url = reverse("admin:testapp_product_changelist")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            response = reviewer_client.get(url)
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    few = queries()
+    html = reviewer_client.get(url).content.decode()
+    assert "prodcat-status--ready" in html and "Shoes 82%" in html
+    for i in range(15):
+        make_suggestion(f"more {i}")
+    assert queries() == few
+
+
+def test_progress_page_counts_by_status_and_refreshes_until_done(reviewer_client, products):
+    from prodcat_django import services
+
+    batch = services.request_suggestions(
+        Product.objects.filter(pk__in=[p.pk for p in products[:4]])
+    )
+    url = reverse("admin:prodcat_django_suggestionbatch_progress", args=[batch.pk])
+    html = reviewer_client.get(url).content.decode()
+    assert 'http-equiv="refresh"' in html
+    assert "0 of 4 suggestions settled" in html
+
+    rows = list(CategorySuggestion.objects.filter(batch=batch).order_by("pk"))
+    CategorySuggestion.objects.filter(pk__in=[r.pk for r in rows[:3]]).update(
+        status=SuggestionStatus.READY
+    )
+    CategorySuggestion.objects.filter(pk=rows[3].pk).update(status=SuggestionStatus.FAILED)
+    html = reviewer_client.get(url).content.decode()
+    assert "Finished: 4 of 4 suggestions settled." in html
+    assert 'http-equiv="refresh"' not in html
+    assert re.search(r">ready</a></td>\s*<td class=\"num\">3<", html)
+    assert re.search(r">failed</a></td>\s*<td class=\"num\">1<", html)
+
+
+def test_progress_page_is_private(client, reviewer, products, django_user_model):
+    from prodcat_django import services
+
+    batch = services.request_suggestions(Product.objects.all(), user=reviewer)
+    url = reverse("admin:prodcat_django_suggestionbatch_progress", args=[batch.pk])
+    stranger = django_user_model.objects.create_user("stranger", password="pw", is_staff=True)
+    client.force_login(stranger)
+    assert client.get(url).status_code == 403
+    client.force_login(reviewer)
+    assert client.get(url).status_code == 200
+
+
+# --------------------------------------------------------------------------- enable_suggestions
+
+
+def test_enable_suggestions_on_a_registered_admin(reviewer_client, products, make_suggestion):
+    """tests/admin/site.py registered a plain admin on legacy_site and called the helper."""
+    make_suggestion("watch", [("Watches", 0.9)])
+    response = reviewer_client.get(reverse("legacy:testapp_product_changelist"))
+    html = response.content.decode()
+    choices = [v for v, _ in response.context["action_form"].fields["action"].choices]
+    assert "mark_free" in choices and "suggest_categories" in choices  # kept its own action
+    assert "Watches 90%" in html  # the column
+    assert "prodcat_django/admin.css" in html
+
+    queued = suggest(reviewer_client, [products[0].pk], site="legacy")
+    assert "Queued 1 product in 1 task." in " ".join(messages_of(queued))
+    # The link goes to this site's own progress page.
+    assert "/legacy/prodcat_django/suggestionbatch/" in queued.content.decode()
+
+
+def test_enable_suggestions_is_idempotent_and_checks_its_arguments():
+    from tests.admin.site import legacy_site
+
+    model_admin = legacy_site.get_model_admin(Product)
+    enable_suggestions(legacy_site, Product)
+    assert list(model_admin.get_list_display(None)).count("category_suggestion") == 1
+
+    empty_site = admin.AdminSite(name="empty")
+    with pytest.raises(admin.exceptions.NotRegistered):
+        enable_suggestions(empty_site, Product)
+    with pytest.raises(TypeError):
+        enable_suggestions(object(), Product)
+
+
+def test_enable_suggestions_on_a_class(rf, reviewer):
+    class ShopAdmin(LegacyProductAdmin):
+        pass
+
+    enable_suggestions(ShopAdmin, Product)
+    enable_suggestions(ShopAdmin, Product)  # twice: still one action and one column
+    instance = ShopAdmin(Product, admin.AdminSite(name="x"))
+    request = rf.get("/")
+    request.user = reviewer
+    assert "suggest_categories" in instance.get_actions(request)
+    display = instance.get_list_display(request)
+    assert [getattr(c, "__name__", c) for c in display].count("category_suggestion") == 1
+    assert "prodcat_django/admin.css" in str(instance.media)
+    assert LegacyProductAdmin.actions == ["mark_free"]  # the parent class is untouched
