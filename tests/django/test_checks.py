@@ -1,0 +1,143 @@
+"""Each system check id fires on a crafted misconfiguration, and stays quiet when all is well."""
+
+import shutil
+
+import pytest
+from django.db import models
+
+from prodcat_django import checks, registry
+from prodcat_django.registry import ProductSpec
+from tests.testapp.models import Category, Product, VendorItem
+
+
+def _ids(messages):
+    return [m.id for m in messages]
+
+
+@pytest.fixture
+def only_spec(monkeypatch):
+    """Replace the registry's content for one test with the given specs."""
+
+    def use(*specs):
+        monkeypatch.setattr(registry, "_registry", {spec.model: spec for spec in specs})
+
+    return use
+
+
+def test_the_test_project_is_clean(model_checkpoint):
+    from django.core import checks as django_checks
+
+    messages = django_checks.run_checks(tags=["prodcat"])
+    assert messages == []
+
+
+def test_w001_no_model_registered(only_spec):
+    only_spec()
+    [message] = checks.check_registry()
+    assert message.id == "prodcat.W001"
+    assert "prodcat_django.register(" in message.hint
+
+
+def test_e001_missing_fields(only_spec):
+    only_spec(
+        ProductSpec(model=Product, title_field="name", category_field="kind", image_field="photo")
+    )
+    messages = checks.check_registry()
+    assert _ids(messages) == ["prodcat.E001"] * 3
+    assert "testapp.Product has no field 'name'" in messages[0].msg
+
+
+def test_e002_wrong_field_types(only_spec):
+    only_spec(
+        ProductSpec(model=Product, title_field="price", category_field="title", image_field="title")
+    )
+    messages = checks.check_registry()
+    assert _ids(messages) == ["prodcat.E002"] * 3
+    assert "testapp.Product.price is a DecimalField" in messages[0].msg
+
+
+def test_e002_category_model_disagrees_with_the_foreign_key(only_spec):
+    only_spec(
+        ProductSpec(
+            model=VendorItem,
+            title_field="name",
+            category_field="kind",
+            category_model_override=Product,
+        )
+    )
+    [message] = checks.check_registry()
+    assert message.id == "prodcat.E002"
+    assert "not to category_model testapp.Product" in message.msg
+
+
+def test_registered_models_pass(only_spec):
+    only_spec(registry.get_spec(Product), registry.get_spec(VendorItem))
+    assert checks.check_registry() == []
+    assert registry.get_spec(VendorItem).category_model is Category
+    assert issubclass(registry.get_spec(Product).model, models.Model)
+
+
+def test_e003_missing_checkpoint(settings, tmp_path):
+    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(tmp_path / "nowhere")}
+    [message] = checks.check_checkpoint()
+    assert message.id == "prodcat.E003"
+    assert "nowhere" in message.msg
+
+
+def test_e003_tampered_checkpoint_and_cache(settings, tmp_path, prodcat_checkpoint):
+    copy = tmp_path / "ckpt"
+    shutil.copytree(prodcat_checkpoint, copy)
+    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(copy)}
+    assert checks.check_checkpoint() == []
+    weights = next(p for p in copy.iterdir() if p.suffix == ".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    [message] = checks.check_checkpoint()  # the new mtime invalidates the cached result
+    assert message.id == "prodcat.E003"
+    assert weights.name in message.msg
+
+
+def test_w004_ml_packages_missing(monkeypatch):
+    assert checks.check_ml_packages() == []
+    monkeypatch.setattr(checks, "ML_PACKAGES", ("torch", "surely_not_installed_pkg"))
+    [message] = checks.check_ml_packages()
+    assert message.id == "prodcat.W004"
+    assert "surely_not_installed_pkg" in message.msg
+
+
+def test_w005_no_celery_app(settings):
+    from celery import Celery
+
+    assert checks.check_celery() == []
+    from tests.celery_app import app
+
+    # What Celery falls back to when the project created no app.
+    Celery("default", set_as_current=False).set_current()
+    try:
+        [message] = checks.check_celery()
+        assert message.id == "prodcat.W005"
+        settings.PRODCAT = {**settings.PRODCAT, "AUTO_SUGGEST": False}
+        assert checks.check_celery() == []
+    finally:
+        app.set_current()
+
+
+def test_w006_unknown_keys(settings):
+    settings.PRODCAT = {**settings.PRODCAT, "TOPK": 3}
+    [message] = checks.check_settings()
+    assert message.id == "prodcat.W006"
+    assert "TOPK" in message.msg
+
+
+def test_e006_not_a_dict(settings):
+    settings.PRODCAT = "TOP_K=3"
+    [message] = checks.check_settings()
+    assert message.id == "prodcat.E006"
+
+
+@pytest.mark.parametrize("matcher", ["no.such.module.matcher", "prodcat_django.conf.DEFAULTS"])
+def test_e007_bad_matcher(settings, matcher):
+    settings.PRODCAT = {**settings.PRODCAT, "CATEGORY_MATCHER": matcher}
+    [message] = checks.check_settings()
+    assert message.id == "prodcat.E007"
