@@ -163,11 +163,14 @@ class FusionModel(nn.Module):
         text_mask: torch.Tensor,
         image: torch.Tensor,
         image_present: torch.Tensor,
+        *,
+        tail_applied: bool = False,
     ) -> ModelOutput:
+        """``tail_applied``: ``image`` is already ``image_tail``'s output (evaluation reuses it)."""
         text, text_mask = text[:, : self.max_tokens], text_mask[:, : self.max_tokens]
         patches = None
         if self.uses_image():
-            fmap = self.image_tail(image)  # (B, C, 7, 7)
+            fmap = image if tail_applied else self.image_tail(image)  # (B, C, 7, 7)
             patches = fmap.flatten(2).transpose(1, 2)  # (B, 49, C), row-major from top-left
         if self.fusion == "attention":
             return self._attend(text, text_mask, patches, image_present)

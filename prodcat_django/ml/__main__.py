@@ -1,0 +1,5 @@
+import sys
+
+from prodcat_django.ml.cli import main
+
+sys.exit(main())

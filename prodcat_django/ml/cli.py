@@ -1,0 +1,408 @@
+"""``python -m prodcat_django.ml train|evaluate|encode``: the classifier's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+from prodcat_django.ml.data import DataError, fingerprint, read_products
+from prodcat_django.ml.images import InvalidImageError
+from prodcat_django.ml.manifest import CheckpointError
+
+
+def _common_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--title-column", default="title", help="text column to read (default title)"
+    )
+    parser.add_argument("--no-image", action="store_true", help="ignore images")
+    parser.add_argument("--no-title", action="store_true", help="ignore titles")
+    parser.add_argument(
+        "--missing-images",
+        choices=("error", "warn"),
+        default="error",
+        help="an image file that is missing or undecodable: stop with an error (default), or "
+        "warn and treat that product as having no image",
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="feature cache folder")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m prodcat_django.ml", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a checkpoint on a product CSV")
+    t.add_argument("--train", type=Path, required=True)
+    t.add_argument("--val", type=Path, required=True, help="early stopping and calibration")
+    t.add_argument(
+        "--test", type=Path, help="evaluated once at the end; metrics go in the manifest"
+    )
+    t.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    t.add_argument("--name", help="checkpoint name (default: the parent folder's name)")
+    t.add_argument("--version", help="checkpoint version (default: the folder's name)")
+    t.add_argument(
+        "--fusion", choices=("text", "image", "concat", "attention"), default="attention"
+    )
+    t.add_argument("--terse-column", default="title_terse", help="mixed into training when present")
+    t.add_argument("--terse-prob", type=float, default=0.5)
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--tail-lr", type=float, default=1e-4)
+    t.add_argument(
+        "--freeze-image-tail", action="store_true", help="do not fine-tune the last block"
+    )
+    t.add_argument("--width", type=int, default=256)
+    t.add_argument("--heads", type=int, default=4)
+    t.add_argument("--layers", type=int, default=1)
+    t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--weight-decay", type=float, default=0.05)
+    t.add_argument("--label-smoothing", type=float, default=0.1)
+    t.add_argument("--drop-image", type=float, default=0.15, help="modality dropout: no image")
+    t.add_argument("--drop-text", type=float, default=0.15, help="modality dropout: no title")
+    t.add_argument("--no-flip", action="store_true", help="no mirrored-image augmentation")
+    t.add_argument("--patience", type=int, default=5)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--weights-dtype", choices=("float32", "float16"), default="float16")
+    t.add_argument(
+        "--encoders",
+        choices=("pretrained", "tiny-random"),
+        default="pretrained",
+        help="tiny-random: small random encoders, for tests of the command itself",
+    )
+    _common_data_options(t)
+
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint on a product CSV")
+    e.add_argument("--data", type=Path, required=True)
+    e.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped one")
+    e.add_argument("--plot", type=Path, help="write a confusion matrix + reliability diagram PNG")
+    _common_data_options(e)
+
+    c = sub.add_parser("encode", help="fill the feature cache for a CSV (optionally mirrored too)")
+    c.add_argument("--data", type=Path, required=True, nargs="+")
+    c.add_argument("--flip", action="store_true", help="also cache mirrored images")
+    c.add_argument("--checkpoint", type=Path, default=None, help="encoders of this checkpoint")
+    _common_data_options(c)
+    return parser
+
+
+def _device(requested: str | None) -> str:
+    import torch
+
+    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _setup_torch() -> None:
+    import os
+
+    import torch
+
+    # The shop's worker box is small; PRODCAT_THREADS raises it on a bigger one.
+    torch.set_num_threads(int(os.environ.get("PRODCAT_THREADS", "2")))
+
+
+def cmd_train(args: argparse.Namespace) -> dict:
+    from prodcat_django.ml.checkpoint import save_checkpoint
+    from prodcat_django.ml.encoders import (
+        build_image_encoder,
+        build_text_encoder,
+        image_encoder_spec,
+        text_encoder_spec,
+    )
+    from prodcat_django.ml.evaluation import evaluate_split, summary
+    from prodcat_django.ml.features import FeatureCache
+    from prodcat_django.ml.train import TrainOptions, conditions, encode_split, options_dict, train
+
+    device = _device(args.device)
+    train_products = read_products(args.train, args.title_column)
+    val_products = read_products(args.val, args.title_column)
+    labels = sorted({p.label for p in train_products})
+    missing_in_train = sorted({p.label for p in val_products} - set(labels))
+    if missing_in_train:
+        raise DataError(f"{args.val}: labels never seen in training: {', '.join(missing_in_train)}")
+    options = TrainOptions(
+        fusion=args.fusion,
+        width=args.width,
+        heads=args.heads,
+        layers=args.layers,
+        dropout=args.dropout,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        tail_lr=args.tail_lr,
+        tune_tail=not args.freeze_image_tail,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        patience=args.patience,
+        seed=args.seed,
+        title_column=args.title_column,
+        terse_column=args.terse_column if args.terse_column != args.title_column else None,
+        terse_prob=args.terse_prob,
+        drop_image=args.drop_image,
+        drop_text=args.drop_text,
+        flip=not args.no_flip,
+        no_image=args.no_image,
+        no_title=args.no_title,
+        weights_dtype=args.weights_dtype,
+    )
+    if args.encoders == "tiny-random":  # fast tests of the whole command, no weights loaded
+        from prodcat_django.ml.testing import tiny_config
+
+        tiny = tiny_config(len(labels), seed=args.seed)
+        text_spec, image_spec = tiny["text_encoder"], tiny["image_encoder"]
+    else:
+        text_spec, image_spec = (
+            text_encoder_spec("minilm"),
+            image_encoder_spec("efficientnet-lite0"),
+        )
+    cache = FeatureCache(
+        build_text_encoder(text_spec).to(device),
+        build_image_encoder(image_spec).to(device),
+        root=args.cache,
+        progress=not args.quiet,
+    )
+    columns = [c for c in dict.fromkeys((args.title_column, options.terse_column)) if c]
+    train_columns = [c for c in columns if c in train_products[0].titles]
+    views = ("orig", "flip") if options.flip else ("orig",)
+    train_split = encode_split(
+        train_products, cache, labels, train_columns, views, args.missing_images
+    )
+    val_columns = [c for c in columns if c in val_products[0].titles]
+    val_split = encode_split(
+        val_products, cache, labels, val_columns, ("orig",), args.missing_images
+    )
+    result = train(
+        options,
+        train_split,
+        val_split,
+        labels,
+        text_spec=text_spec,
+        image_spec=image_spec,
+        device=device,
+        progress=not args.quiet,
+    )
+    val_metrics = {}
+    for name, (col, img) in conditions(val_split, options).items():
+        report = evaluate_split(
+            result.model,
+            val_split,
+            [p.label for p in val_products],
+            labels,
+            result.temperature,
+            result.threshold,
+            column=col,
+            use_image=img,
+            device=device,
+        )
+        val_metrics[name] = summary(report)
+    test_metrics = {}
+    data_files = [args.train, args.val]
+    if args.test:
+        test_products = read_products(args.test, args.title_column)
+        test_columns = [c for c in columns if c in test_products[0].titles]
+        test_split = encode_split(
+            test_products, cache, labels, test_columns, ("orig",), args.missing_images
+        )
+        for name, (col, img) in conditions(test_split, options).items():
+            report = evaluate_split(
+                result.model,
+                test_split,
+                [p.label for p in test_products],
+                labels,
+                result.temperature,
+                result.threshold,
+                column=col,
+                use_image=img,
+                device=device,
+            )
+            test_metrics[name] = summary(report)
+    out = args.out
+    config = {
+        "name": args.name or out.parent.name,
+        "version": args.version or out.name,
+        **result.config,
+    }
+    save_checkpoint(
+        out,
+        result.model,
+        config,
+        labels,
+        {
+            "temperature": round(result.temperature, 6),
+            "threshold": None if result.threshold is None else round(result.threshold, 6),
+            "metrics": {"val": val_metrics, "test": test_metrics},
+            "training": {
+                "command": "python -m prodcat_django.ml " + shlex.join(args.argv),
+                "data": [str(p) for p in data_files],
+                "data_fingerprint": "sha256:" + fingerprint(data_files),
+                "options": options_dict(options),
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "seconds": round(result.seconds, 1),
+                "history": result.history,
+            },
+        },
+    )
+    return {
+        "checkpoint": str(out),
+        "temperature": result.temperature,
+        "threshold": result.threshold,
+        "best_epoch": result.best_epoch,
+        "seconds": round(result.seconds, 1),
+        "val": val_metrics,
+        "test": test_metrics,
+    }
+
+
+def cmd_evaluate(args: argparse.Namespace) -> dict:
+    from prodcat_django.ml.checkpoint import load_model
+    from prodcat_django.ml.encoders import build_image_encoder, build_text_encoder
+    from prodcat_django.ml.evaluation import evaluate_split
+    from prodcat_django.ml.features import FeatureCache
+    from prodcat_django.ml.manifest import default_checkpoint_dir
+    from prodcat_django.ml.train import encode_split
+
+    if args.no_image and args.no_title:
+        raise DataError("--no-image and --no-title together leave nothing to classify")
+    device = _device(args.device)
+    products = read_products(args.data, args.title_column)  # bad data fails before any loading
+    path = args.checkpoint or default_checkpoint_dir()
+    model, info = load_model(path, device)
+    cache = FeatureCache(
+        build_text_encoder(info.config["text_encoder"]).to(device),
+        build_image_encoder(info.config["image_encoder"]).to(device),
+        root=args.cache,
+        progress=not args.quiet,
+    )
+    columns = [] if args.no_title else [args.title_column]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        split = encode_split(products, cache, info.labels, columns, ("orig",), args.missing_images)
+    report = evaluate_split(
+        model,
+        split,
+        [p.label for p in products],
+        info.labels,
+        info.temperature,
+        info.threshold,
+        column=None if args.no_title else args.title_column,
+        use_image=not args.no_image,
+        device=device,
+    )
+    report = {
+        "checkpoint": str(Path(path)),
+        "data": str(args.data),
+        "condition": {
+            "title_column": None if args.no_title else args.title_column,
+            "image": not args.no_image,
+        },
+        **report,
+        "warnings": [str(w.message) for w in caught if "image" in str(w.message)],
+    }
+    if args.plot:
+        from prodcat_django.ml.plots import plot_report
+
+        plot_report(report, args.plot)
+    return report
+
+
+def cmd_encode(args: argparse.Namespace) -> dict:
+    from prodcat_django.ml.encoders import (
+        build_image_encoder,
+        build_text_encoder,
+        text_encoder_spec,
+    )
+    from prodcat_django.ml.encoders import image_encoder_spec
+    from prodcat_django.ml.features import FeatureCache
+    from prodcat_django.ml.manifest import read_checkpoint
+
+    device = _device(args.device)
+    if args.checkpoint:
+        config = read_checkpoint(args.checkpoint).config
+        text_spec, image_spec = config["text_encoder"], config["image_encoder"]
+    else:
+        text_spec, image_spec = (
+            text_encoder_spec("minilm"),
+            image_encoder_spec("efficientnet-lite0"),
+        )
+    cache = FeatureCache(
+        None if args.no_title else build_text_encoder(text_spec).to(device),
+        None if args.no_image else build_image_encoder(image_spec).to(device),
+        root=args.cache,
+        progress=not args.quiet,
+    )
+    counts = {}
+    for csv_path in args.data:
+        products = read_products(csv_path, args.title_column)
+        if cache.text_encoder is not None:
+            columns = sorted({c for p in products for c in p.titles})
+            for column in columns:
+                cache.text([p.title(column) for p in products])
+        if cache.image_encoder is not None:
+            for view in ("orig", "flip") if args.flip else ("orig",):
+                cache.images([p.image for p in products], view, missing=args.missing_images)
+        counts[str(csv_path)] = len(products)
+    return {"cache": str(cache.root), "encoded": counts}
+
+
+def print_report(report: dict) -> None:
+    """The readable form of an evaluation report."""
+    cond = report["condition"]
+    print(f"checkpoint {report['checkpoint']}")
+    print(
+        f"data {report['data']}  (title: {cond['title_column'] or 'none'}, "
+        f"image: {'yes' if cond['image'] else 'no'})"
+    )
+    print(
+        f"n={report['n']}  accuracy={report['accuracy']:.4f}  macro F1={report['macro_f1']:.4f}  "
+        f"ECE={report['ece']:.4f}"
+    )
+    aa = report["auto_accept"]
+    if aa["threshold"] is None:
+        print("auto-accept: off (no validated threshold)")
+    else:
+        precision = "n/a" if aa["precision"] is None else f"{aa['precision']:.4f}"
+        print(
+            f"auto-accept at score >= {aa['threshold']:.4f}: precision {precision}, "
+            f"coverage {aa['coverage']:.4f} ({aa['n']} of {report['n']})"
+        )
+    width = max(len(label) for label in report["per_class"])
+    print(f"\n{'label':<{width}}  precision  recall     f1  support")
+    for label, m in report["per_class"].items():
+        print(
+            f"{label:<{width}}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:5.4f}  "
+            f"{m['support']:7d}"
+        )
+    if report["unknown_labels"]:
+        print(
+            "\nlabels the checkpoint does not know (counted as errors): "
+            + ", ".join(f"{k} ({v})" for k, v in report["unknown_labels"].items())
+        )
+    for message in report.get("warnings", []):
+        print(f"warning: {message}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded verbatim in the manifest
+    _setup_torch()
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "encode": cmd_encode}
+    try:
+        result = commands[args.command](args)
+    except (DataError, CheckpointError, InvalidImageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=None if args.command == "evaluate" else 2))
+    elif args.command == "evaluate":
+        print_report(result)
+    else:
+        print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,353 @@
+"""One training loop for every fusion, on cached encoder outputs.
+
+Each epoch every training product is seen once, with (seeded) random choices: the full or the
+terse title (where the CSV has ``title_terse``), the image as is or mirrored, and modality
+dropout (no image, or no title) so the model holds up on catalogues with missing photos and
+brand-only titles. Early stopping keeps the epoch with the best mean validation accuracy over
+the conditions the targets name (full title, terse title, image only).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from prodcat_django.ml.calibration import auto_accept_threshold, fit_temperature
+from prodcat_django.ml.data import Product
+from prodcat_django.ml.encoders import image_encoder_spec, text_encoder_spec
+from prodcat_django.ml.features import FeatureCache, stack_images, stack_text
+from prodcat_django.ml.model import FusionModel
+
+
+@dataclass
+class TrainOptions:
+    fusion: str = "attention"
+    width: int = 256
+    heads: int = 4
+    layers: int = 1
+    dropout: float = 0.1
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    tail_lr: float = 1e-4  # the pretrained image tail moves slower than the fresh head
+    tune_tail: bool = True
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0
+    patience: int = 5
+    seed: int = 0
+    title_column: str = "title"
+    terse_column: str | None = "title_terse"  # mixed in when the CSV has it
+    terse_prob: float = 0.5
+    drop_image: float = 0.15
+    drop_text: float = 0.15
+    flip: bool = True
+    no_image: bool = False
+    no_title: bool = False
+    weights_dtype: str = "float16"
+    calibrate_on: tuple[str, ...] = ("full", "terse")
+
+
+@dataclass
+class EncodedSplit:
+    """A split's cached features, stacked: fp16 tensors ready to index by batch."""
+
+    labels: torch.Tensor  # (N,) long, -1 for a label the model does not know
+    texts: dict[str, tuple[torch.Tensor, torch.Tensor]]  # column -> (N, L, D), (N, L) mask
+    images: dict[str, tuple[torch.Tensor, torch.Tensor]]  # view -> (N, C, 7, 7), (N,) present
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class TrainResult:
+    model: FusionModel
+    config: dict[str, Any]
+    labels: list[str]
+    temperature: float
+    threshold: float | None
+    val: dict[str, dict[str, float]]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def encode_split(
+    products: Sequence[Product],
+    cache: FeatureCache,
+    labels: Sequence[str],
+    text_columns: Sequence[str],
+    views: Sequence[str] = ("orig",),
+    missing_images: str = "error",
+) -> EncodedSplit:
+    index = {label: i for i, label in enumerate(labels)}
+    y = torch.tensor([index.get(p.label, -1) for p in products], dtype=torch.long)
+    texts = {}
+    for column in text_columns:
+        states = cache.text([p.title(column) for p in products])
+        length = max(1, max(s.shape[0] for s in states))
+        tensor, mask = stack_text(states, length, cache.text_encoder.dim)
+        texts[column] = (tensor.half(), mask)
+    images = {}
+    channels = cache.image_encoder.channels
+    for view in views:
+        maps = cache.images([p.image for p in products], view, missing=missing_images)
+        tensor, present = stack_images(maps, (channels, 7, 7))
+        images[view] = (tensor.half(), present)
+    return EncodedSplit(y, texts, images)
+
+
+def build_config(options: TrainOptions, labels: Sequence[str], text_spec=None, image_spec=None):
+    return {
+        "text_encoder": text_spec or text_encoder_spec("minilm"),
+        "image_encoder": image_spec or image_encoder_spec("efficientnet-lite0"),
+        "model": {
+            "fusion": options.fusion,
+            "width": options.width,
+            "heads": options.heads,
+            "layers": options.layers,
+            "dropout": options.dropout,
+            "num_labels": len(labels),
+        },
+        "preprocessing": {
+            "title_column": options.title_column,
+            "empty_title": "no text tokens (the learned null token stands in)",
+            "missing_image": "no patches (the learned null token stands in)",
+        },
+        "weights_dtype": options.weights_dtype,
+    }
+
+
+def _pad_to(tensor: torch.Tensor, mask: torch.Tensor, length: int):
+    extra = length - tensor.shape[1]
+    if extra <= 0:
+        return tensor, mask
+    return F.pad(tensor, (0, 0, 0, extra)), F.pad(mask, (0, extra))
+
+
+@torch.no_grad()
+def predict_logits(
+    model: FusionModel,
+    split: EncodedSplit,
+    column: str | None,
+    use_image: bool,
+    batch_size: int = 256,
+    device: str = "cpu",
+) -> torch.Tensor:
+    """Logits for a split under one condition: text column (None = no title), image or not."""
+    model.eval()
+    out = []
+    for start in range(0, len(split), batch_size):
+        sl = slice(start, start + batch_size)
+        if column is not None:
+            text, mask = split.texts[column][0][sl].float(), split.texts[column][1][sl]
+        else:
+            text = torch.zeros(len(split.labels[sl]), 1, model_text_dim(model, split))
+            mask = torch.zeros(text.shape[:2], dtype=torch.bool)
+        image, present = split.images["orig"][0][sl].float(), split.images["orig"][1][sl]
+        if not use_image:
+            present = torch.zeros_like(present)
+        out.append(
+            model(
+                text.to(device), mask.to(device), image.to(device), present.to(device)
+            ).logits.cpu()
+        )
+    return torch.cat(out)
+
+
+def model_text_dim(model: FusionModel, split: EncodedSplit) -> int:
+    return next(iter(split.texts.values()))[0].shape[-1]
+
+
+def conditions(split: EncodedSplit, options: TrainOptions) -> dict[str, tuple[str | None, bool]]:
+    """Evaluation conditions: name -> (text column or None, use image)."""
+    result: dict[str, tuple[str | None, bool]] = {}
+    if not options.no_title:
+        result["full"] = (options.title_column, not options.no_image)
+        if options.terse_column and options.terse_column in split.texts:
+            result["terse"] = (options.terse_column, not options.no_image)
+    if not options.no_image:
+        result["image_only"] = (None, True)
+    if not options.no_title:
+        result["title_only"] = (options.title_column, False)
+    return result
+
+
+def _selection_score(accuracies: dict[str, float]) -> float:
+    keys = [k for k in ("full", "terse", "image_only") if k in accuracies] or list(accuracies)
+    return float(np.mean([accuracies[k] for k in keys]))
+
+
+def train(
+    options: TrainOptions,
+    train_split: EncodedSplit,
+    val_split: EncodedSplit,
+    labels: Sequence[str],
+    *,
+    text_spec: dict | None = None,
+    image_spec: dict | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> TrainResult:
+    started = time.perf_counter()
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    config = build_config(options, labels, text_spec, image_spec)
+    model = FusionModel(config, pretrained_tail=True).to(device)
+    tail_params = list(model.image_tail.parameters())
+    if not (options.tune_tail and model.uses_image()):
+        for p in tail_params:
+            p.requires_grad_(False)
+    tail_ids = {id(p) for p in tail_params}
+    head_params = [p for p in model.parameters() if id(p) not in tail_ids]
+    groups = [{"params": head_params, "lr": options.lr}]
+    if options.tune_tail and model.uses_image():
+        groups.append({"params": tail_params, "lr": options.tail_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=options.weight_decay)
+    n = len(train_split)
+    steps_per_epoch = math.ceil(n / options.batch_size)
+    total = steps_per_epoch * options.epochs
+    warmup = max(1, int(options.warmup_epochs * steps_per_epoch))
+
+    def schedule(step: int) -> float:  # linear warm-up, then cosine to zero
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    title = train_split.texts[options.title_column]
+    terse_col = options.terse_column if options.terse_column in train_split.texts else None
+    length = max(t[0].shape[1] for t in train_split.texts.values())
+    title = _pad_to(*title, length)
+    terse = _pad_to(*train_split.texts[terse_col], length) if terse_col else None
+    views = [
+        v for v in ("orig", "flip") if v in train_split.images and (v == "orig" or options.flip)
+    ]
+    known = train_split.labels >= 0
+    if not known.all():
+        raise ValueError("training labels must all be in the label list")
+
+    history: list[dict[str, Any]] = []
+    best_score, best_state, best_epoch, stale = -1.0, None, 0, 0
+    val_conditions = conditions(val_split, options)
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        order = rng.permutation(n)
+        use_terse = rng.random(n) < (options.terse_prob if terse is not None else 0.0)
+        use_flip = rng.random(n) < (0.5 if len(views) > 1 else 0.0)
+        r = rng.random(n)
+        drop_image = (r < options.drop_image) | options.no_image
+        drop_text = ((r >= options.drop_image) & (r < options.drop_image + options.drop_text)) | (
+            options.no_title
+        )
+        losses = []
+        bar = tqdm(
+            range(0, n, options.batch_size),
+            desc=f"epoch {epoch}/{options.epochs}",
+            unit="batch",
+            disable=not progress,
+            leave=False,
+        )
+        for start in bar:
+            idx = torch.from_numpy(order[start : start + options.batch_size])
+            choose_terse = torch.from_numpy(use_terse)[idx]
+            text, mask = title[0][idx].float(), title[1][idx].clone()
+            if terse is not None and choose_terse.any():
+                text[choose_terse] = terse[0][idx][choose_terse].float()
+                mask[choose_terse] = terse[1][idx][choose_terse]
+            image, present = (
+                train_split.images["orig"][0][idx].float(),
+                train_split.images["orig"][1][idx].clone(),
+            )
+            if len(views) > 1:
+                flip = torch.from_numpy(use_flip)[idx]
+                if flip.any():
+                    image[flip] = train_split.images["flip"][0][idx][flip].float()
+            mask[torch.from_numpy(drop_text)[idx]] = False
+            present[torch.from_numpy(drop_image)[idx]] = False
+            logits = model(
+                text.to(device), mask.to(device), image.to(device), present.to(device)
+            ).logits
+            loss = F.cross_entropy(
+                logits, train_split.labels[idx].to(device), label_smoothing=options.label_smoothing
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        accuracies = {
+            name: float(
+                (
+                    predict_logits(model, val_split, col, img, device=device).argmax(1)
+                    == val_split.labels
+                )
+                .float()
+                .mean()
+            )
+            for name, (col, img) in val_conditions.items()
+        }
+        score = _selection_score(accuracies)
+        history.append(
+            {"epoch": epoch, "loss": float(np.mean(losses)), "val": accuracies, "score": score}
+        )
+        if progress:
+            shown = " ".join(f"{k}={v:.4f}" for k, v in accuracies.items())
+            tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f} val {shown} score {score:.4f}")
+        if score > best_score:
+            best_score, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= options.patience:
+                break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+
+    # Calibrate on validation: one temperature for the conditions named in calibrate_on.
+    val_logits = {
+        name: predict_logits(model, val_split, col, img, device=device)
+        for name, (col, img) in val_conditions.items()
+    }
+    cal = [name for name in options.calibrate_on if name in val_logits] or list(val_logits)[:1]
+    logits = torch.cat([val_logits[name] for name in cal])
+    targets = torch.cat([val_split.labels] * len(cal))
+    keep = targets >= 0
+    temperature = fit_temperature(logits[keep], targets[keep])
+    probs = torch.softmax(logits[keep] / temperature, dim=-1)
+    top, pred = probs.max(1)
+    threshold = auto_accept_threshold(top.numpy(), (pred == targets[keep]).numpy())
+    val_summary = {}
+    for name, lg in val_logits.items():
+        p = torch.softmax(lg / temperature, dim=-1)
+        s, pr = p.max(1)
+        val_summary[name] = {"accuracy": float((pr == val_split.labels).float().mean())}
+    return TrainResult(
+        model=model,
+        config=config,
+        labels=list(labels),
+        temperature=temperature,
+        threshold=threshold,
+        val=val_summary,
+        history=history,
+        best_epoch=best_epoch,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def options_dict(options: TrainOptions) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()}
