@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -130,3 +131,49 @@ def amqp_worker(e2e_settings: None, test_db_name: str, worker_logs: Path) -> Ite
             yield worker
         finally:
             worker.stop()
+
+
+# --------------------------------------------------------------------------- shop data
+
+
+@pytest.fixture(scope="session")
+def checkpoint_info(e2e_settings: None) -> Any:
+    """The checkpoint the worker loads (the shipped one unless PRODCAT_E2E_CHECKPOINT says)."""
+    from prodcat_django.classifier import checkpoint_info as read_info
+
+    return read_info()
+
+
+@pytest.fixture
+def label_categories(transactional_db: None, checkpoint_info: Any) -> dict[str, Any]:
+    """One shop category per checkpoint label, so every suggestion matches a category."""
+    from django.utils.text import slugify
+
+    from tests.testapp.models import Category
+
+    return {
+        label: Category.objects.create(name=label, slug=slugify(label))
+        for label in checkpoint_info.labels
+    }
+
+
+@pytest.fixture
+def superuser(transactional_db: None) -> Any:
+    from django.contrib.auth.models import User
+
+    return User.objects.create_superuser("boss", "boss@example.com", "pw")
+
+
+@pytest.fixture
+def admin_client_e2e(superuser: Any) -> Any:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def no_auto_suggest(settings: Any) -> None:
+    """Saving products queues nothing: the test queues them itself (bulk action, API)."""
+    settings.PRODCAT = {**settings.PRODCAT, "AUTO_SUGGEST": False}

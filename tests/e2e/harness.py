@@ -262,3 +262,35 @@ def using_broker(url: str) -> Iterator[None]:
     finally:
         reset_pools()
         app.conf.broker_url = previous
+
+
+def drawn_photo(color: str = "goldenrod", *, size: int = 320, fmt: str = "JPEG") -> bytes:
+    """A product-like photo drawn with Pillow: a garment silhouette on a white background."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    s = size / 10
+    # Body, sleeves and a neckline: a T-shirt outline, filled.
+    draw.polygon(
+        [
+            (3 * s, 2 * s),
+            (1 * s, 3.5 * s),
+            (2 * s, 4.5 * s),
+            (3 * s, 4 * s),
+            (3 * s, 9 * s),
+            (7 * s, 9 * s),
+            (7 * s, 4 * s),
+            (8 * s, 4.5 * s),
+            (9 * s, 3.5 * s),
+            (7 * s, 2 * s),
+        ],
+        fill=color,
+        outline="black",
+    )
+    draw.ellipse((4.2 * s, 1.6 * s, 5.8 * s, 2.8 * s), fill="white", outline="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, quality=90)
+    return buffer.getvalue()

@@ -1,0 +1,68 @@
+"""Settings of the end-to-end tests: ``pytest -m e2e --ds=tests.settings_e2e``.
+
+``tests.settings`` with real services instead of stand-ins:
+
+- PostgreSQL (127.0.0.1:5432, user postgres) as the database. pytest-django creates
+  ``test_prodcat_e2e``; the Celery worker the tests start gets that name through
+  ``PRODCAT_E2E_DB_NAME`` so it reads and writes the rows the tests commit.
+- Redis (DB 13, flushed at the start) as the broker, no eager mode: tasks cross a real broker
+  to a real worker process. ``PRODCAT_E2E_BROKER_URL`` switches it (the RabbitMQ test does).
+- The shipped checkpoint (``PRODCAT_E2E_CHECKPOINT`` may name another one).
+- A temporary MEDIA_ROOT shared with the worker (``PRODCAT_E2E_MEDIA_ROOT``).
+
+Every ``PRODCAT_E2E_*`` variable below has a default matching the services of a developer
+machine or CI job; set them to point elsewhere.
+"""
+
+import os
+import tempfile
+
+from tests.settings import *  # noqa: F403
+from tests.settings import PRODCAT
+
+#: Marks these settings; the e2e tests skip (saying how to run them) under any others.
+PRODCAT_E2E = True
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        # The pytest process connects to NAME only to create TEST.NAME; the worker is given
+        # TEST.NAME itself.
+        "NAME": os.environ.get("PRODCAT_E2E_DB_NAME", "postgres"),
+        "HOST": os.environ.get("PRODCAT_E2E_PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PRODCAT_E2E_PGPORT", "5432"),
+        "USER": os.environ.get("PRODCAT_E2E_PGUSER", "postgres"),
+        "PASSWORD": os.environ.get("PRODCAT_E2E_PGPASSWORD", ""),
+        "TEST": {"NAME": "test_prodcat_e2e"},
+    }
+}
+
+# A dedicated Redis database, so flushing it at the start touches nothing else.
+PRODCAT_E2E_REDIS_URL = os.environ.get("PRODCAT_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
+PRODCAT_E2E_AMQP_URL = os.environ.get("PRODCAT_E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_BROKER_URL = os.environ.get("PRODCAT_E2E_BROKER_URL", PRODCAT_E2E_REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# One task at a time per worker process: a bulk chunk is already a batch.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+PRODCAT = {
+    **PRODCAT,
+    "CHECKPOINT": os.environ.get("PRODCAT_E2E_CHECKPOINT") or None,  # None: the shipped one
+    # A slow broker must not stall the test process for long (the broker-down scenario).
+    "BROKER_TIMEOUT": 2.0,
+}
+
+MEDIA_ROOT = os.environ.get("PRODCAT_E2E_MEDIA_ROOT") or tempfile.mkdtemp(prefix="prodcat-e2e-")
+PRODCAT_E2E_MEDIA_IS_TEMPORARY = "PRODCAT_E2E_MEDIA_ROOT" not in os.environ
+
+# The admin (with the test shop's product admin) and the API.
+ROOT_URLCONF = "tests.e2e.urls"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"prodcat_django": {"handlers": ["console"], "level": "INFO"}},
+}
