@@ -32,6 +32,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -110,6 +111,11 @@ def _category_names(spec: ProductSpec | None, pks: Iterable[str]) -> dict[str, s
     return {str(obj.pk): str(obj) for obj in objects}
 
 
+def _short_time(value: Any) -> str:
+    """A compact local date and time for narrow columns."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
 def _summarize_errors(errors: list[str]) -> str:
     """'reason (3 times); other reason' from a list of per-row error messages."""
     counted = Counter(errors)
@@ -144,8 +150,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         "top_labels",
         "status_display",
         "model_version",
-        "created_at",
-        "decision",
+        "created",
     ]
     list_display_links = ["product_title"]
     list_filter = [
@@ -253,10 +258,17 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_display(self, obj: CategorySuggestion) -> str:
+        # The decision (who and when) sits under the badge to keep the list narrow.
         badge = status_badge(obj.status, obj.get_status_display())
         if obj.auto_accepted:
             return format_html("{} <small>{}</small>", badge, _("auto"))
-        return badge
+        if obj.reviewed_at is None:
+            return badge
+        return format_html("{}<br>{}", badge, self.decision(obj))
+
+    @admin.display(description=gettext_lazy("created"), ordering="created_at")
+    def created(self, obj: CategorySuggestion) -> str:
+        return _short_time(obj.created_at)
 
     @admin.display(description=gettext_lazy("decision"), ordering="reviewed_at")
     def decision(self, obj: CategorySuggestion) -> str:
@@ -266,10 +278,9 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             return "—"
         who = obj.reviewed_by.get_username() if obj.reviewed_by else _("a deleted user")
         return format_html(
-            '<span class="prodcat-decision">{} {}<br>{}</span>',
-            obj.get_status_display(),
+            '<span class="prodcat-decision">{}<br>{}</span>',
             _("by %(user)s") % {"user": who},
-            obj.reviewed_at.strftime("%Y-%m-%d %H:%M"),
+            _short_time(obj.reviewed_at),
         )
 
     # --- change page (read-only) ---------------------------------------------------------
@@ -329,7 +340,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 "<li>{}: {} {} ({} → {})</li>",
                 (
                     (
-                        d.created_at.strftime("%Y-%m-%d %H:%M"),
+                        _short_time(d.created_at),
                         d.get_action_display(),
                         _("by %(user)s") % {"user": d.username} if d.username else "",
                         names.get(d.previous_category_pk, d.previous_category_pk or "—"),

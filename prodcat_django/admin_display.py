@@ -77,18 +77,20 @@ def thumbnail(url: str | None, alt: str, *, size: int = 48) -> SafeString:
 
 
 def heat_map(image_url: str | None, regions: Sequence[Sequence[float]], alt: str) -> SafeString:
-    """The 7x7 attention grid laid over the photo; each cell's opacity is its weight scaled so
-    the strongest region is 70% opaque. Each cell's title gives its share as text."""
+    """The 7x7 attention grid laid over the photo. Opacity is min-max scaled (strongest region
+    65% opaque, weakest clear), so near-uniform attention leaves the photo visible; each
+    cell's title gives its share as text."""
     flat = [float(w) for row in regions for w in row]
-    peak = max(flat, default=0.0)
+    peak, low = max(flat, default=0.0), min(flat, default=0.0)
     if not image_url or peak <= 0:
         return format_html('<p class="prodcat-decision">{}</p>', _("No photo regions to show."))
+    spread = peak - low
     cells = format_html_join(
         "",
         '<span class="prodcat-heatmap__cell" style="opacity: {}" title="{}"></span>',
         (
             (
-                f"{0.7 * w / peak:.3f}",
+                f"{0.65 * (w - low) / spread:.3f}" if spread > 1e-9 else "0",
                 _("row %(row)d, column %(col)d: %(pct)s%%")
                 % {"row": i // 7 + 1, "col": i % 7 + 1, "pct": f"{w * 100:.1f}"},
             )

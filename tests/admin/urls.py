@@ -1,10 +1,20 @@
-"""URLs of the admin tests (see tests/admin/site.py)."""
+"""URLs of the admin and browser tests (see tests/admin/site.py)."""
 
-from django.urls import path
+from django.conf import settings
+from django.urls import path, re_path
+from django.views.static import serve
 
 from tests.admin.site import legacy_site, site
+
+
+def media(request, path):
+    # MEDIA_ROOT is a per-test folder: read it per request (django.conf.urls.static
+    # would freeze it at import and only works with DEBUG on).
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
 
 urlpatterns = [
     path("admin/", site.urls),
     path("legacy/", legacy_site.urls),
+    re_path(r"^media/(?P<path>.+)$", media),
 ]

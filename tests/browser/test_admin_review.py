@@ -1,0 +1,91 @@
+"""Log in to the admin in a real browser, review suggestions, accept one through the action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from prodcat_django.models import CategorySuggestion, SuggestionStatus
+from tests.admin.conftest import png_bytes
+from tests.testapp.models import Product
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def model_checkpoint(prodcat_checkpoint: Path, settings: Any) -> Path:
+    # Saving a product runs the (eager) task: give it the tiny checkpoint.
+    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(prodcat_checkpoint)}
+    return prodcat_checkpoint
+
+
+def log_in(page: Any, base_url: str) -> None:
+    User.objects.create_superuser("merchant", password="a long secret phrase")
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "merchant")
+    page.fill("#id_password", "a long secret phrase")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+
+
+def test_accept_a_suggestion_in_the_browser(
+    page: Any, live_server: Any, model_checkpoint: Path, make_suggestion, categories, tmp_path
+):
+    boots = make_suggestion(
+        "Leather ankle boots",
+        [("Shoes", 0.87), ("Bags", 0.09), ("Watches", 0.04)],
+        image=png_bytes("saddlebrown", (96, 96)),
+    )
+    make_suggestion(
+        "Steel diver watch",
+        [("Watches", 0.95), ("Home Decor", 0.03), ("Bags", 0.02)],
+        image=png_bytes("navy", (96, 96)),
+    )
+    log_in(page, live_server.url)
+
+    page.goto(f"{live_server.url}/admin/prodcat_django/categorysuggestion/")
+    row = page.locator("#result_list tbody tr", has_text="Leather ankle boots")
+    bars = row.locator(".prodcat-scores li")
+    assert bars.count() == 3
+    assert bars.nth(0).inner_text().split() == ["Shoes", "87%"]
+    fill = row.locator(".prodcat-bar__fill").first
+    width = fill.evaluate("e => e.getBoundingClientRect().width")
+    track = fill.evaluate("e => e.parentElement.getBoundingClientRect().width")
+    assert width == pytest.approx(0.87 * track, abs=1.5)  # the bar is drawn to scale
+    thumb = row.locator("img.prodcat-thumb")
+    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 96  # served, decoded
+    page.screenshot(path=str(tmp_path / "review-list.png"), full_page=True)
+
+    row.locator("input[name=_selected_action]").check()
+    page.select_option("select[name=action]", "accept_selected")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist .success")
+    assert "Accepted 1 suggestion." in page.inner_text(".messagelist")
+    page.screenshot(path=str(tmp_path / "after-accept.png"), full_page=True)
+
+    product = Product.objects.get(pk=boots.object_id)
+    assert product.category == categories["Shoes"]
+    boots.refresh_from_db()
+    assert boots.status == SuggestionStatus.ACCEPTED
+    assert boots.reviewed_by.username == "merchant"
+    decided = page.locator("#result_list tbody tr", has_text="Leather ankle boots")
+    assert "by merchant" in decided.inner_text()
+
+
+def test_change_page_loads_the_explanation(
+    page: Any, live_server: Any, model_checkpoint: Path, make_suggestion, tmp_path
+):
+    suggestion = make_suggestion("Canvas tote bag", image=png_bytes("olive", (120, 120)))
+    log_in(page, live_server.url)
+
+    page.goto(f"{live_server.url}/admin/prodcat_django/categorysuggestion/{suggestion.pk}/change/")
+    # explanation.js fetches the fragment after the page loaded: 49 heat-map cells appear.
+    page.wait_for_selector(".prodcat-heatmap__grid")
+    assert page.locator(".prodcat-heatmap__cell").count() == 49
+    words = page.locator(".prodcat-token").all_inner_texts()
+    assert [w.lower() for w in words] == ["canvas", "tote", "bag"]
+    page.screenshot(path=str(tmp_path / "explanation.png"), full_page=True)
+    assert CategorySuggestion.objects.get(pk=suggestion.pk).status == SuggestionStatus.READY
