@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     User = AbstractBaseUser | AnonymousUser
 
 logger = logging.getLogger(__name__)
+
+#: Runs of one suggestion before it is marked failed (each task delivery counts one).
+MAX_ATTEMPTS = 3
 
 #: The permission that allows accepting and rejecting suggestions.
 REVIEW_PERMISSION = "prodcat_django.review_categorysuggestion"
@@ -97,6 +100,26 @@ def request_suggestion(
         raise ValueError("Save the product before requesting a suggestion for it")
     fingerprint = product_fingerprint(product, spec)
     ct = _content_type(spec)
+    try:
+        suggestion = _replace_current(ct, product, fingerprint, force=force, batch=batch)
+    except IntegrityError:
+        # A concurrent save of the same product created the current row first. Should that
+        # row's inputs be older than the committed product, the worker's fingerprint check
+        # retires it and requests a fresh one.
+        logger.info("prodcat: concurrent suggestion request for %s pk=%s", spec.label, product.pk)
+        return None
+    _clear_cached_suggestion(product, spec)
+    return suggestion
+
+
+def _replace_current(
+    ct: ContentType,
+    product: models.Model,
+    fingerprint: str,
+    *,
+    force: bool,
+    batch: SuggestionBatch | None,
+) -> CategorySuggestion | None:
     with transaction.atomic():
         current = (
             CategorySuggestion.objects.select_for_update()
@@ -117,7 +140,6 @@ def request_suggestion(
             batch=batch,
         )
         transaction.on_commit(partial(dispatch, [suggestion.pk]), robust=True)
-    _clear_cached_suggestion(product, spec)
     return suggestion
 
 
@@ -154,7 +176,11 @@ def request_suggestions(
     total = 0
     for start in range(0, len(pks), chunk_size):
         part = pks[start : start + chunk_size]
-        total += _request_chunk(ct, part, batch, only_missing, send)
+        try:
+            total += _request_chunk(ct, part, batch, only_missing, send)
+        except IntegrityError:
+            # A product of this chunk was saved concurrently; its new row is retired now.
+            total += _request_chunk(ct, part, batch, only_missing, send)
         if progress is not None:
             progress(len(part))
     batch.total = total
@@ -308,14 +334,15 @@ def dispatch_pending(
 def run_suggestions(suggestion_ids: Sequence[int]) -> RunReport:
     """The worker's job: classify the products of ``suggestion_ids`` and store the results.
 
-    Claims the open current rows (pending/running) and counts an attempt; skips the others, so
-    a redelivered task rewrites nothing. Per row: a deleted product or a non-current row
-    becomes obsolete; a product whose inputs changed since the row was queued gets a fresh
-    suggestion instead; an unreadable image fails that row only, with a readable error. The
-    rest go through ``Predictor.predict`` in batches of ``TASK_BATCH_SIZE``; each result is
-    matched to a shop category by ``CATEGORY_MATCHER`` and auto-accepted when
-    ``AUTO_ACCEPT`` is on, the prediction clears the checkpoint's threshold, a category
-    matched, and no human decided the product's category.
+    Claims the open current rows (pending/running) and counts an attempt (a row fails after
+    ``MAX_ATTEMPTS``); skips the others, so a redelivered task rewrites nothing. When the model
+    cannot be loaded the rows go back to pending and the exception propagates. Per row: a
+    deleted product or a non-current row becomes obsolete; a product whose inputs changed since
+    the row was queued gets a fresh suggestion instead; an unreadable image fails that row only,
+    with a readable error. The rest go through ``Predictor.predict`` in batches of
+    ``TASK_BATCH_SIZE``; each result is matched to a shop category by ``CATEGORY_MATCHER`` and
+    auto-accepted when ``AUTO_ACCEPT`` is on, the prediction clears the checkpoint's threshold, a
+    category matched, and no human decided the product's category.
     """
     report = RunReport()
     ids = sorted({int(pk) for pk in suggestion_ids})
@@ -328,6 +355,11 @@ def run_suggestions(suggestion_ids: Sequence[int]) -> RunReport:
 
     claim = [s.pk for s in rows.values() if s.is_current and s.status in OPEN_STATUSES]
     report.skipped.extend(pk for pk in rows if pk not in claim and pk not in stale)
+    # A row whose task keeps dying (a worker killed mid-batch, again and again) gives up.
+    given_up = [pk for pk in claim if rows[pk].attempts >= MAX_ATTEMPTS]
+    _finish(given_up, SuggestionStatus.FAILED, error=f"gave up after {MAX_ATTEMPTS} attempts")
+    report.failed.extend(given_up)
+    claim = [pk for pk in claim if pk not in given_up]
     if claim:
         CategorySuggestion.objects.filter(pk__in=claim, status__in=OPEN_STATUSES).update(
             status=SuggestionStatus.RUNNING, attempts=F("attempts") + 1, updated_at=timezone.now()
@@ -405,6 +437,14 @@ def _run_for_type(
     batch_size = int(prodcat_settings.TASK_BATCH_SIZE)
     try:
         predictor = get_predictor()
+    except Exception:
+        # The worker's setup is broken, not these products: leave them for a later run
+        # (dispatch_pending) and let the task fail loudly.
+        CategorySuggestion.objects.filter(
+            pk__in=[s.pk for s, _, _ in work], status=SuggestionStatus.RUNNING
+        ).update(status=SuggestionStatus.PENDING, updated_at=timezone.now())
+        raise
+    try:
         predictions = predictor.predict(
             [ProductInput(title=spec.get_title(p), image=img) for _, p, img in work],
             top_k=int(prodcat_settings.TOP_K),

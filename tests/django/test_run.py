@@ -182,3 +182,27 @@ def test_the_task_wraps_the_service(make_product):
     assert result["ready"] == [suggestion.pk]
     assert run_suggestions_task.name == "prodcat.run_suggestions"
     assert run_suggestions_task.acks_late is True
+
+
+def test_a_broken_model_setup_leaves_rows_pending_and_fails_the_task(
+    make_product, settings, tmp_path
+):
+    from prodcat_django.ml.manifest import CheckpointError
+
+    product = make_product(title="Boots")
+    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(tmp_path / "missing")}
+    with pytest.raises(CheckpointError):
+        services.run_suggestions([_current(product).pk])
+    suggestion = _current(product)
+    assert (suggestion.status, suggestion.attempts) == (SuggestionStatus.PENDING, 1)
+
+
+def test_a_row_gives_up_after_max_attempts(make_product):
+    product = make_product(title="Boots")
+    suggestion = _current(product)
+    CategorySuggestion.objects.filter(pk=suggestion.pk).update(
+        status="running", attempts=services.MAX_ATTEMPTS
+    )
+    report = services.run_suggestions([suggestion.pk])
+    assert report.failed == [suggestion.pk]
+    assert _current(product).error == f"gave up after {services.MAX_ATTEMPTS} attempts"
