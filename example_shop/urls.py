@@ -15,14 +15,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/prodcat/", include("prodcat_django.api.urls")),
 ]
-
-try:  # TEMPORARY guard until prodcat_django.api lands (the API helper builds it).
-    import prodcat_django.api.urls  # noqa: F401
-except ImportError:
-    pass
-else:
-    urlpatterns.append(path("api/prodcat/", include("prodcat_django.api.urls")))
 
 if settings.DEBUG:
     # Development only: serve uploaded product photos. Use the web server or object storage
