@@ -726,17 +726,16 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
     input, an image over ``MAX_UPLOAD_BYTES`` or ``MAX_IMAGE_PIXELS``, undecodable image data,
     or a ``top_k`` outside 1..number of labels. Loads the model in this process on first use.
     """
-    from prodcat_django.classifier import checkpoint_info, get_predictor
+    from prodcat_django.classifier import get_predictor
     from prodcat_django.ml.images import InvalidImageError, load_image
     from prodcat_django.ml.predictor import ProductInput
 
     title = (title or "").strip()
     if not title and not image_bytes:
         raise ValidationError({"title": ["Give a title, an image, or both."]})
-    n_labels = len(checkpoint_info().labels)
     top_k = int(prodcat_settings.TOP_K if top_k is None else top_k)
-    if not 1 <= top_k <= n_labels:
-        raise ValidationError({"top_k": [f"top_k must be between 1 and {n_labels}."]})
+    if top_k < 1:
+        raise ValidationError({"top_k": ["top_k must be at least 1."]})
     image = None
     if image_bytes:
         limit = int(prodcat_settings.MAX_UPLOAD_BYTES)
@@ -748,7 +747,11 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
             image = load_image(image_bytes, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS))
         except InvalidImageError as exc:
             raise ValidationError({"image": [str(exc)]}) from None
-    return get_predictor().predict([ProductInput(title=title, image=image)], top_k=top_k)[0]
+    predictor = get_predictor()
+    n_labels = len(predictor.info.labels)
+    if top_k > n_labels:
+        raise ValidationError({"top_k": [f"top_k must be between 1 and {n_labels}."]})
+    return predictor.predict([ProductInput(title=title, image=image)], top_k=top_k)[0]
 
 
 def explain(suggestion: CategorySuggestion) -> Explanation:

@@ -144,3 +144,13 @@ def test_dispatch_to_a_real_redis_broker_on_the_prodcat_queue(broker, make_produ
 
 def test_dispatch_of_nothing_is_a_no_op():
     assert services.dispatch([]) is True
+
+
+@pytest.mark.usefixtures("model_checkpoint")
+def test_the_periodic_sweep_task(make_product):
+    from prodcat_django.tasks import dispatch_pending_task
+
+    product = make_product(title="Boots")  # pending: its on_commit never ran in this test
+    assert dispatch_pending_task.name == "prodcat.dispatch_pending"
+    assert dispatch_pending_task.apply(kwargs={"older_than": 60}).get() == 1
+    assert _current(product).status == SuggestionStatus.READY

@@ -35,11 +35,15 @@ def test_suggest_needs_some_input():
     assert "title" in _messages(exc)
 
 
-@pytest.mark.parametrize("top_k", [0, 5, -1])
-def test_top_k_must_be_within_the_labels(top_k):
+@pytest.mark.parametrize(
+    ("top_k", "message"),
+    [(0, "top_k must be at least 1."), (-1, "top_k must be at least 1."), (5, "between 1 and 4")],
+)
+def test_top_k_must_be_within_the_labels(top_k, message):
     with pytest.raises(ValidationError) as exc:
         services.suggest("Boots", None, top_k=top_k)
-    assert _messages(exc)["top_k"] == ["top_k must be between 1 and 4."]
+    [got] = _messages(exc)["top_k"]
+    assert message in got
 
 
 def test_upload_size_limit(settings):
