@@ -27,15 +27,7 @@ from tests.e2e.harness import (
     using_broker,
 )
 
-E2E_DIR = Path(__file__).resolve().parent
 IS_CI = os.environ.get("CI") == "true"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Everything in this folder is end-to-end, so ``-m e2e`` / ``-m "not e2e"`` select it.
-    for item in items:
-        if E2E_DIR in Path(str(item.path)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
 
 
 def require(probe: Probe) -> None:
