@@ -20,6 +20,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.main import ChangeList
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -31,7 +32,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from prodcat_django import services
 from prodcat_django.admin_display import status_badge
 from prodcat_django.conf import prodcat_settings
-from prodcat_django.models import SuggestionStatus
+from prodcat_django.models import CategorySuggestion, SuggestionStatus
 
 SUGGEST_ACTION = "suggest_categories"
 #: The stylesheet of prodcat's admin fragments (status badges, score bars).
@@ -146,6 +147,22 @@ def suggest_categories_action(
         "products": ngettext("%(n)d product", "%(n)d products", batch.total) % {"n": batch.total},
         "tasks": ngettext("%(n)d task", "%(n)d tasks", tasks) % {"n": tasks},
     }
+    unsent = _unsent_count(batch, queryset.db)
+    if unsent:
+        model_admin.message_user(
+            request,
+            ngettext(
+                "%(n)d suggestion could not be sent to the task broker; it stays pending and "
+                "is sent by the periodic dispatch_pending sweep (or `manage.py "
+                "prodcat_dispatch_pending`).",
+                "%(n)d suggestions could not be sent to the task broker; they stay pending and "
+                "are sent by the periodic dispatch_pending sweep (or `manage.py "
+                "prodcat_dispatch_pending`).",
+                unsent,
+            )
+            % {"n": unsent},
+            messages.WARNING,
+        )
     progress_url = batch_progress_url(model_admin.admin_site, batch.pk)
     if progress_url:
         model_admin.message_user(
@@ -156,6 +173,14 @@ def suggest_categories_action(
     else:
         model_admin.message_user(request, text, messages.SUCCESS)
     return None
+
+
+def _unsent_count(batch: Any, using: str) -> int:
+    """Suggestions of the batch the broker refused. Only known once the chunks' transactions
+    committed: inside an outer transaction (ATOMIC_REQUESTS) dispatch has not run yet."""
+    if transaction.get_connection(using).in_atomic_block:
+        return 0
+    return CategorySuggestion.objects.filter(batch=batch, dispatched_at__isnull=True).count()
 
 
 def selection_context(request: HttpRequest, queryset: QuerySet) -> dict[str, Any]:

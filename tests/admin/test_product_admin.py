@@ -210,3 +210,24 @@ def test_enable_suggestions_on_a_class(rf, reviewer):
     assert [getattr(c, "__name__", c) for c in display].count("category_suggestion") == 1
     assert "prodcat_django/admin.css" in str(instance.media)
     assert LegacyProductAdmin.actions == ["mark_free"]  # the parent class is untouched
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_is_reported_and_nothing_is_lost(client, make_product, monkeypatch):
+    """Committed for real (no test transaction), with a broker that refuses every task."""
+    from django.contrib.auth.models import User
+
+    from prodcat_django import services
+
+    monkeypatch.setattr(services, "dispatch", lambda ids: False)
+    products = [make_product(f"offline {i}") for i in range(3)]
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    response = suggest(client, [p.pk for p in products])
+
+    texts = " ".join(messages_of(response))
+    assert "Queued 3 products in 1 task." in texts
+    assert "3 suggestions could not be sent to the task broker" in texts
+    pending = CategorySuggestion.objects.filter(
+        batch=SuggestionBatch.objects.get(), status=SuggestionStatus.PENDING, is_current=True
+    )
+    assert pending.count() == 3  # waiting for dispatch_pending, not lost
