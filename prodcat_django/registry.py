@@ -8,7 +8,8 @@ like django-simple-history's ``register()``. It
 - records a :class:`ProductSpec` for the model,
 - adds a read-only attribute (default ``category_suggestion``) returning the product's current
   :class:`~prodcat_django.models.CategorySuggestion` or ``None``,
-- connects the ``post_save``/``post_delete`` receivers of :mod:`prodcat_django.signals`.
+- makes sure the ``post_save``/``post_delete`` receivers of :mod:`prodcat_django.signals` are
+  connected (they serve the model and its proxies).
 
 Field names are checked by the system checks (``prodcat.E001``/``E002``), not here, because a
 model may be registered before its related models are loaded.
@@ -143,10 +144,10 @@ def register(
         suggestion_attr=suggestion_attr,
     )
     setattr(model, suggestion_attr, CurrentSuggestionDescriptor(suggestion_attr))
+    _registry[model] = spec
     from prodcat_django import signals
 
-    signals.connect(model)
-    _registry[model] = spec
+    signals.connect()
     return spec
 
 
@@ -155,9 +156,6 @@ def unregister(model: type[models.Model]) -> None:
     spec = _registry.pop(_concrete(model), None)
     if spec is None:
         raise NotRegistered(f"{model._meta.label} is not registered with prodcat_django")
-    from prodcat_django import signals
-
-    signals.disconnect(spec.model)
     if isinstance(spec.model.__dict__.get(spec.suggestion_attr), CurrentSuggestionDescriptor):
         delattr(spec.model, spec.suggestion_attr)
 

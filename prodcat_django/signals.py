@@ -1,10 +1,14 @@
 """Receivers that queue a suggestion when a registered product is saved or deleted.
 
-Connected per model by :func:`prodcat_django.registry.register` (``dispatch_uid`` per model),
-in the spirit of django-celery-beat's ``signals.py``. Saving a product never fails because of
-prodcat: an error in the suggestion machinery is logged and the save goes on. With
-``DEBUG_PROPAGATE_EXCEPTIONS`` on (the test settings) it propagates, so tests see programming
-errors.
+In the spirit of django-celery-beat's ``signals.py``. One ``post_save`` and one ``post_delete``
+receiver (fixed ``dispatch_uid``, connected by the first :func:`prodcat_django.register`) serve
+every registered model: ``post_save``'s sender is the class that saved, and a save through a
+proxy of a registered model (a "to review" admin, say) must be seen too; a receiver per model
+class would miss those. Unregistered senders cost one dict lookup.
+
+Saving a product never fails because of prodcat: an error in the suggestion machinery is logged
+and the save goes on. With ``DEBUG_PROPAGATE_EXCEPTIONS`` on (the test settings) it propagates,
+so tests see programming errors.
 """
 
 from __future__ import annotations
@@ -17,22 +21,15 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save
 
 from prodcat_django.conf import prodcat_settings
+from prodcat_django.registry import get_spec, is_registered
 
 logger = logging.getLogger(__name__)
 
 
-def _uid(kind: str, model: type[models.Model]) -> str:
-    return f"prodcat_django.{kind}.{model._meta.label_lower}"
-
-
-def connect(model: type[models.Model]) -> None:
-    post_save.connect(product_saved, sender=model, dispatch_uid=_uid("post_save", model))
-    post_delete.connect(product_deleted, sender=model, dispatch_uid=_uid("post_delete", model))
-
-
-def disconnect(model: type[models.Model]) -> None:
-    post_save.disconnect(sender=model, dispatch_uid=_uid("post_save", model))
-    post_delete.disconnect(sender=model, dispatch_uid=_uid("post_delete", model))
+def connect() -> None:
+    """Connect the receivers (idempotent)."""
+    post_save.connect(product_saved, dispatch_uid="prodcat_django.product_saved")
+    post_delete.connect(product_deleted, dispatch_uid="prodcat_django.product_deleted")
 
 
 def product_saved(
@@ -45,10 +42,9 @@ def product_saved(
 ) -> None:
     """Request a suggestion unless this is a fixture load, auto-suggest is off, or the save
     touched neither the title nor the image."""
-    if raw or not prodcat_settings.AUTO_SUGGEST:
+    if raw or not is_registered(sender) or not prodcat_settings.AUTO_SUGGEST:
         return
     from prodcat_django import services
-    from prodcat_django.registry import get_spec
 
     spec = get_spec(sender)
     inputs = {spec.title_field, spec.image_field} - {None}
@@ -68,6 +64,8 @@ def product_saved(
 
 def product_deleted(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """Retire the deleted product's current suggestion (history and decisions stay)."""
+    if not is_registered(sender):
+        return
     from prodcat_django import services
 
     try:

@@ -110,3 +110,24 @@ def test_a_broken_suggestion_machinery_never_fails_the_save(settings, monkeypatc
     settings.DEBUG_PROPAGATE_EXCEPTIONS = True
     with pytest.raises(RuntimeError, match="suggestion table is gone"):
         Product.objects.create(title="Boots")
+
+
+def test_saves_through_a_proxy_are_seen():
+    from tests.testapp.models import ProductToReview
+
+    proxy = ProductToReview.objects.create(title="Boots")
+    product = Product.objects.get(pk=proxy.pk)
+    [suggestion] = _rows(product)
+    assert proxy.category_suggestion == suggestion
+    proxy.title = "Rain boots"
+    proxy.save()
+    assert len(_rows(product)) == 2
+    proxy.delete()
+    assert not CategorySuggestion.objects.current().exists()
+
+
+def test_unregistered_models_are_ignored(categories):
+    from tests.testapp.models import Category
+
+    Category.objects.create(name="Belts", slug="belts")
+    assert not CategorySuggestion.objects.exists()

@@ -32,6 +32,13 @@ prodcat_django.register(
 )
 
 
+class ProductToReview(Product):
+    """A proxy (like a "to review" admin would use): its saves must be seen too."""
+
+    class Meta:
+        proxy = True
+
+
 class VendorItem(models.Model):
     """Stands for a third-party model: registered from TestappConfig.ready()."""
 
