@@ -14,6 +14,15 @@ class UploadTooLarge(APIException):
     default_code = "upload_too_large"
 
 
+class ModelUnavailable(APIException):
+    """The web process cannot load the classifier (checkpoint missing or corrupt, ``ml`` extra
+    not installed). The details go to the server log, not to the client."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The category model is not available on this server; see its log."
+    default_code = "model_unavailable"
+
+
 class Conflict(APIException):
     """The suggestion is not in a state that allows the request (e.g. accept while pending)."""
 

@@ -7,6 +7,7 @@ whatever ``DEFAULT_SCHEMA_CLASS`` the shop uses.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -27,7 +28,7 @@ from rest_framework.views import APIView
 from prodcat_django import services
 from prodcat_django.api.authentication import api_authentication_classes
 from prodcat_django.api.categories import resolve_category
-from prodcat_django.api.errors import Conflict
+from prodcat_django.api.errors import Conflict, ModelUnavailable
 from prodcat_django.api.permissions import (
     CanChangeProduct,
     CanReviewSuggestions,
@@ -41,8 +42,11 @@ from prodcat_django.api.serializers import (
     check_upload_size,
 )
 from prodcat_django.api.throttling import THROTTLE_SCOPE, ProdcatRateThrottle
+from prodcat_django.ml.manifest import CheckpointError
 from prodcat_django.models import CategorySuggestion
 from prodcat_django.registry import NotRegistered, get_spec_by_label, registered_specs
+
+logger = logging.getLogger(__name__)
 
 # Room for the multipart boundaries, headers and the title on top of the image itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -121,6 +125,7 @@ class SuggestView(ProdcatAPIView):
                 "each field to its errors."
             ),
             413: OpenApiResponse(description="The upload is above MAX_UPLOAD_BYTES."),
+            503: OpenApiResponse(description="The model cannot be loaded (see the server log)."),
             **_COMMON_ERRORS,
         },
     )
@@ -137,6 +142,9 @@ class SuggestView(ProdcatAPIView):
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_errors(exc)) from None
+        except (CheckpointError, ModuleNotFoundError) as exc:
+            logger.exception("prodcat: the suggest endpoint cannot load the model: %s", exc)
+            raise ModelUnavailable() from None
         from prodcat_django.classifier import get_predictor
 
         info = get_predictor().info  # cached: the predictor that just answered

@@ -169,3 +169,17 @@ def test_importing_the_api_does_not_import_torch() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_missing_checkpoint_is_a_503_without_server_details(
+    prodcat_setting: Callable, viewer, tmp_path: Path, caplog
+) -> None:
+    from prodcat_django.classifier import clear_cache
+
+    prodcat_setting(CHECKPOINT=str(tmp_path / "nowhere"))
+    clear_cache()
+    response = client_for(viewer).post(URL, {"title": "Shoes"}, format="multipart")
+    clear_cache()
+    assert response.status_code == 503
+    assert str(tmp_path) not in response.content.decode()  # paths stay in the log
+    assert any("cannot load the model" in r.getMessage() for r in caplog.records)
