@@ -21,7 +21,7 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    temperature = float(log_t.exp())
+    temperature = float(log_t.detach().exp())
     return temperature if math.isfinite(temperature) and temperature > 0 else 1.0
 
 

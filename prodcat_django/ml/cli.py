@@ -316,9 +316,9 @@ def cmd_encode(args: argparse.Namespace) -> dict:
     from prodcat_django.ml.encoders import (
         build_image_encoder,
         build_text_encoder,
+        image_encoder_spec,
         text_encoder_spec,
     )
-    from prodcat_django.ml.encoders import image_encoder_spec
     from prodcat_django.ml.features import FeatureCache
     from prodcat_django.ml.manifest import read_checkpoint
 

@@ -334,7 +334,7 @@ def train(
     val_summary = {}
     for name, lg in val_logits.items():
         p = torch.softmax(lg / temperature, dim=-1)
-        s, pr = p.max(1)
+        pr = p.argmax(1)
         val_summary[name] = {"accuracy": float((pr == val_split.labels).float().mean())}
     return TrainResult(
         model=model,

@@ -1,4 +1,4 @@
-"""The command line end to end on a tiny CSV with drawn images: train -> save -> load -> evaluate."""
+"""The command line end to end on a tiny CSV of drawn images: train, save, load, evaluate."""
 
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def test_evaluate_json_has_the_documented_fields(trained, capsys):
 def test_evaluate_unseen_labels_and_missing_images(trained, tmp_path, capsys):
     root, out, _ = trained
     extra = [
-        {"id": "x1", "title": "Acme plush toy", "title_terse": "Acme", "label": "Toys", "image": ""},
+        {"id": "x1", "title": "Acme plush toy", "title_terse": "Acme", "label": "Toys",
+         "image": ""},
         {"id": "x2", "title": "Nova red shirt", "title_terse": "Nova red", "label": "Shirts",
          "image": "images/missing.png"},
     ]  # fmt: skip
