@@ -136,3 +136,30 @@ def test_dispatch_pending_command_fails_while_the_broker_is_down(make_product):
     finally:
         app.conf.task_always_eager, app.conf.broker_url = saved
     assert Product.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, so each chunk's on_commit sends it
+def test_backfill_with_the_broker_down_says_what_to_do(products):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    saved = (app.conf.task_always_eager, app.conf.broker_url)
+    app.conf.task_always_eager, app.conf.broker_url = False, f"redis://127.0.0.1:{port}/0"
+    try:
+        out, err = _run("prodcat_backfill", "--model", "testapp.Product")
+    finally:
+        app.conf.task_always_eager, app.conf.broker_url = saved
+    assert "Queued 7 of 7" in out
+    assert "7 suggestion(s) could not be sent to the broker" in err
+    assert CategorySuggestion.objects.filter(status="pending").count() == 7
+    # with the broker reachable (the memory transport) nothing is reported
+    app.conf.task_always_eager = False
+    try:
+        out, err = _run("prodcat_backfill", "--model", "testapp.Product")
+    finally:
+        app.conf.task_always_eager = saved[0]
+    assert "Queued 7 of 7" in out
+    assert "could not be sent" not in err

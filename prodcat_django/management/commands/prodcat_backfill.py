@@ -89,6 +89,15 @@ class Command(BaseCommand):
                 f"Queued {batch.total} of {count} {spec.label} products as batch {batch.pk} "
                 f"on queue {prodcat_settings.QUEUE!r}."
             )
+            # Outside a transaction each chunk was sent when it committed, so this is final.
+            unsent = CategorySuggestion.objects.filter(batch=batch, dispatched_at__isnull=True)
+            if n := unsent.count():
+                self.stderr.write(
+                    self.style.WARNING(
+                        f"{n} suggestion(s) could not be sent to the broker and stay pending; "
+                        "run prodcat_dispatch_pending once it is reachable."
+                    )
+                )
             return
         ids = list(
             CategorySuggestion.objects.filter(batch=batch)
