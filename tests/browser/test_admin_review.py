@@ -89,3 +89,38 @@ def test_change_page_loads_the_explanation(
     assert [w.lower() for w in words] == ["canvas", "tote", "bag"]
     page.screenshot(path=str(tmp_path / "explanation.png"), full_page=True)
     assert CategorySuggestion.objects.get(pk=suggestion.pk).status == SuggestionStatus.READY
+
+
+def test_bulk_suggest_select_all_and_watch_progress(
+    page: Any, live_server: Any, model_checkpoint: Path, make_product, settings, tmp_path
+):
+    settings.PRODCAT = {**settings.PRODCAT, "BULK_CONFIRM_THRESHOLD": 5, "BULK_CHUNK_SIZE": 4}
+    from tests.admin.site import ProductAdmin
+
+    products = [make_product(f"bulk item {i:02d}", image=png_bytes("teal")) for i in range(9)]
+    log_in(page, live_server.url)
+    ProductAdmin.list_per_page = 4  # "select all 9" must reach past the visible page
+    try:
+        page.goto(f"{live_server.url}/admin/testapp/product/")
+        page.check("#action-toggle")
+        page.click(".actions .question a")  # "Select all 9 products"
+        page.select_option("select[name=action]", "suggest_categories")
+        page.click("button[name=index]")
+        # Above the threshold: the confirmation page first.
+        page.wait_for_selector("text=Queue category suggestions for 9 products?")
+        page.screenshot(path=str(tmp_path / "confirm.png"), full_page=True)
+        page.click("input[type=submit].default")
+        page.wait_for_selector(".messagelist .success")
+        assert "Queued 9 products in 3 tasks." in page.inner_text(".messagelist")
+        page.click(".messagelist a")  # Watch progress
+        # Eager test tasks finished in the request: the page says so and stops refreshing.
+        page.wait_for_selector("text=Finished: 9 of 9 suggestions settled.")
+        assert page.locator('meta[http-equiv="refresh"]').count() == 0
+        page.screenshot(path=str(tmp_path / "progress.png"), full_page=True)
+    finally:
+        ProductAdmin.list_per_page = 100
+    settled = CategorySuggestion.objects.filter(
+        object_id__in=[str(p.pk) for p in products], is_current=True, batch__isnull=False
+    )
+    assert settled.count() == 9
+    assert set(settled.values_list("status", flat=True)) == {SuggestionStatus.READY}
