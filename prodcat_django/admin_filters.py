@@ -5,6 +5,7 @@ Each filter costs at most one small query per changelist render, whatever the pa
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -20,14 +21,38 @@ logger = logging.getLogger(__name__)
 
 def auto_accept_threshold() -> float | None:
     """The configured checkpoint's validated auto-accept threshold, read without torch; None
-    when the checkpoint has none or cannot be read (the filter then hides that choice)."""
-    from prodcat_django.classifier import checkpoint_info
+    when the checkpoint has none or cannot be read (the filter then hides that choice).
+    Cached per checkpoint folder and manifest modification time: the changelist asks on
+    every render."""
+    from prodcat_django.classifier import checkpoint_path
 
     try:
-        return checkpoint_info().threshold
-    except Exception as exc:  # a missing or broken checkpoint must not break the admin
-        logger.warning("prodcat admin: cannot read the checkpoint's threshold: %s", exc)
+        path = checkpoint_path()
+        mtime = (path / "manifest.json").stat().st_mtime
+    except Exception as exc:  # a missing checkpoint must not break the admin
+        _warn_once(f"prodcat admin: no checkpoint to read the auto-accept threshold from: {exc}")
         return None
+    return _threshold(str(path), mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _threshold(path: str, mtime: float) -> float | None:
+    from prodcat_django.ml.manifest import read_checkpoint
+
+    try:
+        return read_checkpoint(path).threshold
+    except Exception as exc:
+        _warn_once(f"prodcat admin: cannot read the checkpoint's threshold: {exc}")
+        return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
 
 
 class ScoreBandFilter(admin.SimpleListFilter):
@@ -77,6 +102,7 @@ class PredictedLabelFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         labels = (
             model_admin.get_queryset(request)
+            .prefetch_related(None)
             .exclude(label="")
             .order_by("label")
             .values_list("label", flat=True)
