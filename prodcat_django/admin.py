@@ -162,7 +162,9 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["reviewed_by"]
     list_per_page = 50
-    date_hierarchy = None
+    # The product's title lives in the shop's table (a generic relation): search what is ours.
+    search_fields = ["label", "=object_id"]
+    search_help_text = gettext_lazy("Search by predicted label, or by product id.")
     ordering = ["-created_at", "-pk"]
     actions = ["accept_selected", "reject_selected", "reject_with_category"]
     change_form_template = "admin/prodcat_django/categorysuggestion/change_form.html"

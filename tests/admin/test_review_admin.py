@@ -347,3 +347,12 @@ def test_explanation_error_is_shown_not_raised(reviewer_client, make_suggestion,
     response = reviewer_client.get(url)
     assert response.status_code == 200
     assert "no longer exists" in response.content.decode()
+
+
+def test_search_by_label_or_product_id(reviewer_client, make_suggestion):
+    boots = make_suggestion("boots", [("Shoes", 0.7)])
+    make_suggestion("watch", [("Watches", 0.9)])
+    by_label = reviewer_client.get(changelist_url(q="watches")).context["cl"].result_list
+    assert [product_of(s).title for s in by_label] == ["watch"]
+    by_id = reviewer_client.get(changelist_url(q=boots.object_id)).context["cl"].result_list
+    assert [s.pk for s in by_id] == [boots.pk]

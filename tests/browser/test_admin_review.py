@@ -12,7 +12,7 @@ from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from tests.admin.conftest import png_bytes
 from tests.testapp.models import Product
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
