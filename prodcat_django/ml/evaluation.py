@@ -24,11 +24,15 @@ def evaluate_split(
     device: str = "cpu",
 ) -> dict:
     """The full report (see ``classification_report``) for one condition."""
-    logits = predict_logits(model, split, column, use_image, device=device)
+    share: list[float] = []
+    logits = predict_logits(model, split, column, use_image, device=device, image_share=share)
     probs = torch.softmax(logits / temperature, dim=-1)
     scores, index = probs.max(1)
     predicted = [model_labels[i] for i in index.tolist()]
-    return classification_report(true_labels, predicted, scores.numpy(), model_labels, threshold)
+    report = classification_report(true_labels, predicted, scores.numpy(), model_labels, threshold)
+    if share:  # attention models: how much of the pooled attention the photo gets
+        report["attention_image_share"] = float(sum(share) / len(share))
+    return report
 
 
 def summary(report: dict) -> dict:

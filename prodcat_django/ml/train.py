@@ -143,8 +143,13 @@ def predict_logits(
     use_image: bool,
     batch_size: int = 256,
     device: str = "cpu",
+    image_share: list[float] | None = None,
 ) -> torch.Tensor:
-    """Logits for a split under one condition: text column (None = no title), image or not."""
+    """Logits for a split under one condition: text column (None = no title), image or not.
+
+    ``image_share`` (attention models): receives, per product, the share of the pooling
+    attention that falls on image patches rather than title tokens (null tokens left out).
+    """
     model.eval()
     out = []
     for start in range(0, len(split), batch_size):
@@ -157,11 +162,14 @@ def predict_logits(
         image, present = split.images["orig"][0][sl].float(), split.images["orig"][1][sl]
         if not use_image:
             present = torch.zeros_like(present)
-        out.append(
-            model(
-                text.to(device), mask.to(device), image.to(device), present.to(device)
-            ).logits.cpu()
-        )
+        result = model(text.to(device), mask.to(device), image.to(device), present.to(device))
+        out.append(result.logits.cpu())
+        if image_share is not None and result.pool_weights is not None:
+            w = result.pool_weights.float().cpu()
+            length = text.shape[1]
+            on_text = w[:, 1 : 1 + length].sum(1)
+            on_image = w[:, length + 2 :].sum(1)
+            image_share.extend((on_image / (on_text + on_image).clamp(min=1e-12)).tolist())
     return torch.cat(out)
 
 

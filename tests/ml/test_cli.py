@@ -98,6 +98,7 @@ def test_evaluate_json_has_the_documented_fields(trained, capsys):
     assert set(report["auto_accept"]) >= {"threshold", "precision", "coverage"}
     matrix = report["confusion"]["matrix"]
     assert sum(map(sum, matrix)) == 12 and len(matrix) == len(report["confusion"]["labels"])
+    assert 0.0 < report["attention_image_share"] < 1.0
     # Agrees with the metrics recorded at training time for the same data.
     manifest = json.loads((out / "manifest.json").read_text())
     assert report["accuracy"] == pytest.approx(
