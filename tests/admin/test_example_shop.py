@@ -1,21 +1,37 @@
 """The example shop: its environment parsing, demo-user command, and that the project itself
-migrates and passes its checks (in a subprocess, with its own settings and a temporary var/)."""
+migrates and passes its checks (in a subprocess, with its own settings and a temporary var/).
+
+The shop's modules are loaded from their files: importing the ``example_shop`` package would
+create its Celery app and make it Celery's current app for the rest of this test session.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from example_shop.env import database_from_url, env_bool
-
 REPO = Path(__file__).resolve().parents[2]
+
+
+def load(relative: str) -> ModuleType:
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(f"shop_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+env = load("example_shop/env.py")
+database_from_url, env_bool = env.database_from_url, env.env_bool
 
 
 def test_postgres_url(tmp_path):
@@ -51,7 +67,7 @@ def test_env_bool(monkeypatch):
 
 @pytest.mark.django_db
 def test_shop_demo_user_only_in_debug_and_only_once(settings, django_user_model):
-    from example_shop.catalog.management.commands.shop_demo_user import Command
+    Command = load("example_shop/catalog/management/commands/shop_demo_user.py").Command
 
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
