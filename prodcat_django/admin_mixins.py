@@ -71,7 +71,15 @@ class SuggestCategoriesAdminMixin:
 
     @admin.display(description=gettext_lazy("category suggestion"))
     def category_suggestion(self, obj: Model) -> str:
-        return suggestion_cell(obj)
+        return suggestion_cell(obj, self.admin_site)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # The change page shows the current suggestion too (with a link to review it), unless
+        # the shop lists its fields explicitly.
+        fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        if obj is not None and SUGGESTION_COLUMN not in fields:
+            fields.append(SUGGESTION_COLUMN)
+        return fields
 
     def get_list_display(self, request: HttpRequest) -> Any:
         list_display = list(super().get_list_display(request))  # type: ignore[misc]
@@ -199,21 +207,25 @@ def selection_context(request: HttpRequest, queryset: QuerySet) -> dict[str, Any
     }
 
 
-def suggestion_cell(product: Model) -> str:
-    """Status badge and, once classified, the top label and score of the current suggestion."""
+def suggestion_cell(product: Model, admin_site: admin.AdminSite | None = None) -> str:
+    """Status badge and, once classified, the top label and score of the current suggestion,
+    linked to its review page where that admin is registered (no query: reverse only)."""
     from prodcat_django.registry import get_spec
 
     suggestion = getattr(product, get_spec(product).suggestion_attr)
     if suggestion is None:
         return format_html('<span class="prodcat-decision">{}</span>', "—")
-    badge = status_badge(suggestion.status, suggestion.get_status_display())
+    cell = status_badge(suggestion.status, suggestion.get_status_display())
     if suggestion.label and suggestion.status not in (
         SuggestionStatus.PENDING,
         SuggestionStatus.RUNNING,
     ):
         score = "" if suggestion.score is None else f" {round(suggestion.score * 100)}%"
-        return format_html("{} {}{}", badge, suggestion.label, score)
-    return badge
+        cell = format_html("{} {}{}", cell, suggestion.label, score)
+    url = _admin_url(admin_site, "prodcat_django_categorysuggestion_change", suggestion.pk)
+    if url:
+        return format_html('<a href="{}" title="{}">{}</a>', url, _("Review"), cell)
+    return cell
 
 
 def prefetching_changelist(base: type[ChangeList]) -> type[ChangeList]:
@@ -222,11 +234,16 @@ def prefetching_changelist(base: type[ChangeList]) -> type[ChangeList]:
     return type(f"Prefetching{base.__name__}", (SuggestionPrefetchingChangeList, base), {})
 
 
-def batch_progress_url(admin_site: admin.AdminSite, batch_pk: int) -> str | None:
+def batch_progress_url(admin_site: admin.AdminSite | None, batch_pk: int) -> str | None:
     """The batch progress page on ``admin_site`` (or the default site), if registered there."""
-    for name in dict.fromkeys((admin_site.name, admin.site.name)):
+    return _admin_url(admin_site, "prodcat_django_suggestionbatch_progress", batch_pk)
+
+
+def _admin_url(admin_site: admin.AdminSite | None, name: str, pk: Any) -> str | None:
+    sites = [admin_site.name] if admin_site is not None else []
+    for site_name in dict.fromkeys([*sites, admin.site.name]):
         try:
-            return reverse(f"{name}:prodcat_django_suggestionbatch_progress", args=[batch_pk])
+            return reverse(f"{site_name}:{name}", args=[pk])
         except NoReverseMatch:
             continue
     return None

@@ -231,3 +231,18 @@ def test_broker_down_is_reported_and_nothing_is_lost(client, make_product, monke
         batch=SuggestionBatch.objects.get(), status=SuggestionStatus.PENDING, is_current=True
     )
     assert pending.count() == 3  # waiting for dispatch_pending, not lost
+
+
+def test_product_change_page_shows_and_links_the_suggestion(reviewer_client, make_suggestion):
+    suggestion = make_suggestion("boots", [("Shoes", 0.82)])
+    review = reverse("admin:prodcat_django_categorysuggestion_change", args=[suggestion.pk])
+    page = reviewer_client.get(
+        reverse("admin:testapp_product_change", args=[suggestion.object_id])
+    ).content.decode()
+    assert re.search(rf'<a href="{review}"[^>]*>.*?ready.*?Shoes 82%</a>', page, re.S)
+    from tests.admin.site import site
+
+    model_admin = site.get_model_admin(Product)
+    assert "category_suggestion" not in model_admin.get_readonly_fields(None, None)  # add page
+    listing = reviewer_client.get(reverse("admin:testapp_product_changelist")).content.decode()
+    assert f'href="{review}"' in listing
