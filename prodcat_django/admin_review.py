@@ -1,0 +1,571 @@
+"""The suggestion review admin: the list merchants work through, its actions and the
+read-only suggestion page with its lazily loaded explanation.
+
+Every decision goes through :mod:`prodcat_django.services` (accept, reject, explain); this
+module only renders and routes. Actions need the ``prodcat_django.review_categorysuggestion``
+permission: without it they are not offered, and a forged POST is refused by the service
+layer's ``PermissionDenied`` with a message, nothing changed. Registered on ``admin.site`` by
+:mod:`prodcat_django.admin`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Model, QuerySet
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from prodcat_django import services
+from prodcat_django.admin_display import (
+    heat_map,
+    score_bars,
+    status_badge,
+    thumbnail,
+    token_weights,
+)
+from prodcat_django.admin_filters import BatchFilter, PredictedLabelFilter, ScoreBandFilter
+from prodcat_django.admin_mixins import ADMIN_MEDIA, selection_context
+from prodcat_django.models import CategorySuggestion, SuggestionStatus
+from prodcat_django.registry import NotRegistered, ProductSpec, get_spec
+
+__all__ = ["CategoryChoiceForm", "CategorySuggestionAdmin"]
+
+#: Suggestions named on an intermediate page (the count covers the rest).
+SAMPLE_SIZE = 20
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _spec_for(suggestion: CategorySuggestion) -> ProductSpec | None:
+    # get_for_id is served from ContentType's cache: no query per changelist row.
+    return _spec_for_ct(suggestion.content_type_id)
+
+
+def _product(suggestion: CategorySuggestion) -> Model | None:
+    """The suggestion's product (prefetched on the changelist), or None when deleted."""
+    try:
+        return suggestion.product
+    except (AttributeError, LookupError):
+        return None
+
+
+def _image_url(product: Model | None, spec: ProductSpec | None) -> str | None:
+    if product is None or spec is None:
+        return None
+    image = spec.get_image(product)
+    if not image:
+        return None
+    try:
+        return image.url
+    except (ValueError, NotImplementedError):
+        return None
+
+
+def _category_names(spec: ProductSpec | None, pks: Iterable[str]) -> dict[str, str]:
+    wanted = {pk for pk in pks if pk}
+    if spec is None or not wanted:
+        return {}
+    objects = spec.category_model._default_manager.filter(pk__in=wanted)
+    return {str(obj.pk): str(obj) for obj in objects}
+
+
+def _short_time(value: Any) -> str:
+    """A compact local date and time for narrow columns."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def _summarize_errors(errors: list[str]) -> str:
+    """'reason (3 times); other reason' from a list of per-row error messages."""
+    counted = Counter(errors)
+    return "; ".join(
+        reason if n == 1 else _("%(reason)s (%(n)d times)") % {"reason": reason, "n": n}
+        for reason, n in counted.most_common()
+    )
+
+
+class CategoryChoiceForm(forms.Form):
+    """The "reject with a chosen category" page: the shop's categories, one to choose."""
+
+    category = forms.ModelChoiceField(
+        queryset=None,
+        label=gettext_lazy("Correct category"),
+        help_text=gettext_lazy("The products are filed under this category."),
+    )
+
+    def __init__(self, *args: Any, category_model: type[Model], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].queryset = category_model._default_manager.all()
+
+
+# --------------------------------------------------------------------------- suggestions
+
+
+class CategorySuggestionAdmin(admin.ModelAdmin):
+    list_display = [
+        "thumbnail",
+        "product_title",
+        "top_labels",
+        "status_display",
+        "model_version",
+        "created",
+    ]
+    list_display_links = ["product_title"]
+    list_filter = [
+        "status",
+        PredictedLabelFilter,
+        ScoreBandFilter,
+        BatchFilter,
+        "created_at",
+    ]
+    list_select_related = ["reviewed_by"]
+    list_per_page = 50
+    # The product's title lives in the shop's table (a generic relation): search what is ours.
+    search_fields = ["label", "=object_id"]
+    search_help_text = gettext_lazy("Search by predicted label, or by product id.")
+    ordering = ["-created_at", "-pk"]
+    actions = ["accept_selected", "reject_selected", "reject_with_category"]
+    change_form_template = "admin/prodcat_django/categorysuggestion/change_form.html"
+    reject_template = "admin/prodcat_django/reject_with_category.html"
+
+    fieldsets = [
+        (gettext_lazy("Product"), {"fields": ["product_photo", "product_link", "product_type"]}),
+        (
+            gettext_lazy("Suggestion"),
+            {
+                "fields": [
+                    "status_display",
+                    "top_labels",
+                    "matched_category",
+                    "auto_accepted",
+                    "model_name",
+                    "model_version",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("Review"),
+            {"fields": ["decision", "correction", "note", "decision_history"]},
+        ),
+        (
+            gettext_lazy("Why the model suggested it"),
+            {"fields": ["explanation"], "classes": ["prodcat-explanation-fieldset"]},
+        ),
+        (
+            gettext_lazy("Processing"),
+            {
+                "fields": [
+                    "batch",
+                    "fingerprint",
+                    "is_current",
+                    "attempts",
+                    "dispatched_at",
+                    "error",
+                    "created_at",
+                    "updated_at",
+                ],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + ADMIN_MEDIA + forms.Media(js=["prodcat_django/explanation.js"])
+
+    # --- permissions: suggestions are read-only rows; decisions go through the services ----
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the audit trail refers to them
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return services.can_review(request.user)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field for _, options in self.fieldsets for field in options["fields"]]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # One query per product model for the whole page instead of one per row.
+        return super().get_queryset(request).prefetch_related("product")
+
+    # --- columns -------------------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("photo"))
+    def thumbnail(self, obj: CategorySuggestion) -> str:
+        product = _product(obj)
+        return thumbnail(_image_url(product, _spec_for(obj)), str(product or ""))
+
+    @admin.display(description=gettext_lazy("product"))
+    def product_title(self, obj: CategorySuggestion) -> str:
+        product = _product(obj)
+        spec = _spec_for(obj)
+        if product is None or spec is None:
+            return _("(deleted product #%(id)s)") % {"id": obj.object_id}
+        return spec.get_title(product) or _("(untitled #%(id)s)") % {"id": obj.object_id}
+
+    @admin.display(description=gettext_lazy("top labels"))
+    def top_labels(self, obj: CategorySuggestion) -> str:
+        labels = [(item.get("label", ""), item.get("score", 0.0)) for item in obj.labels or []]
+        if not labels and obj.error:
+            return format_html('<span class="prodcat-decision">{}</span>', obj.error[:200])
+        return score_bars(labels)
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_display(self, obj: CategorySuggestion) -> str:
+        # The decision (who and when) sits under the badge to keep the list narrow.
+        badge = status_badge(obj.status, obj.get_status_display())
+        if obj.auto_accepted:
+            return format_html("{} <small>{}</small>", badge, _("auto"))
+        if obj.reviewed_at is None:
+            return badge
+        return format_html("{}<br>{}", badge, self.decision(obj))
+
+    @admin.display(description=gettext_lazy("created"), ordering="created_at")
+    def created(self, obj: CategorySuggestion) -> str:
+        return _short_time(obj.created_at)
+
+    @admin.display(description=gettext_lazy("decision"), ordering="reviewed_at")
+    def decision(self, obj: CategorySuggestion) -> str:
+        if obj.reviewed_at is None:
+            if obj.auto_accepted:
+                return _("auto-accepted")
+            return "—"
+        who = obj.reviewed_by.get_username() if obj.reviewed_by else _("a deleted user")
+        return format_html(
+            '<span class="prodcat-decision">{}<br>{}</span>',
+            _("by %(user)s") % {"user": who},
+            _short_time(obj.reviewed_at),
+        )
+
+    # --- change page (read-only) ---------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("photo"))
+    def product_photo(self, obj: CategorySuggestion) -> str:
+        product = _product(obj)
+        return thumbnail(_image_url(product, _spec_for(obj)), str(product or ""), size=160)
+
+    @admin.display(description=gettext_lazy("product"))
+    def product_link(self, obj: CategorySuggestion) -> str:
+        product = _product(obj)
+        title = self.product_title(obj)
+        if product is None:
+            return title
+        opts = product._meta
+        try:
+            url = reverse(
+                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                args=[product.pk],
+            )
+        except NoReverseMatch:
+            return title
+        return format_html('<a href="{}">{}</a>', url, title)
+
+    @admin.display(description=gettext_lazy("product type"))
+    def product_type(self, obj: CategorySuggestion) -> str:
+        return str(ContentType.objects.get_for_id(obj.content_type_id))
+
+    @admin.display(description=gettext_lazy("matched category"))
+    def matched_category(self, obj: CategorySuggestion) -> str:
+        names = _category_names(_spec_for(obj), [obj.category_pk])
+        if not obj.category_pk:
+            return _("none: no shop category matches the label")
+        return names.get(obj.category_pk, f"#{obj.category_pk}")
+
+    @admin.display(description=gettext_lazy("correction"))
+    def correction(self, obj: CategorySuggestion) -> str:
+        if not obj.correction_pk:
+            return "—"
+        names = _category_names(_spec_for(obj), [obj.correction_pk])
+        return names.get(obj.correction_pk, f"#{obj.correction_pk}")
+
+    @admin.display(description=gettext_lazy("history"))
+    def decision_history(self, obj: CategorySuggestion) -> str:
+        decisions = list(obj.decisions.order_by("created_at", "pk"))
+        if not decisions:
+            return "—"
+        names = _category_names(
+            _spec_for(obj),
+            [pk for d in decisions for pk in (d.category_pk, d.previous_category_pk)],
+        )
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: {} {} ({} → {})</li>",
+                (
+                    (
+                        _short_time(d.created_at),
+                        d.get_action_display(),
+                        _("by %(user)s") % {"user": d.username} if d.username else "",
+                        names.get(d.previous_category_pk, d.previous_category_pk or "—"),
+                        names.get(d.category_pk, d.category_pk or _("unchanged")),
+                    )
+                    for d in decisions
+                ),
+            ),
+        )
+
+    @admin.display(description=gettext_lazy("explanation"))
+    def explanation(self, obj: CategorySuggestion) -> str:
+        # Computing it runs the model, so the change page fetches it after loading.
+        url = reverse(
+            f"{self.admin_site.name}:prodcat_django_categorysuggestion_explanation",
+            args=[obj.pk],
+        )
+        return format_html(
+            '<div class="prodcat-explain-slot" data-prodcat-explain-url="{}" aria-live="polite">'
+            '<a href="{}">{}</a></div>',
+            url,
+            url,
+            _("Show the title words and photo regions the model attended to"),
+        )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        if obj is not None:
+            extra_context["review"] = self._review_context(request, obj)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _review_context(self, request: HttpRequest, obj: CategorySuggestion) -> dict[str, Any]:
+        spec = _spec_for(obj)
+        reviewable = obj.is_current and obj.status in (
+            SuggestionStatus.READY,
+            SuggestionStatus.FAILED,
+            SuggestionStatus.ACCEPTED,
+            SuggestionStatus.REJECTED,
+        )
+        return {
+            "allowed": self.has_review_permission(request),
+            "reviewable": reviewable and spec is not None,
+            "can_accept": obj.status != SuggestionStatus.FAILED and bool(obj.category_pk),
+            "url": reverse(
+                f"{self.admin_site.name}:prodcat_django_categorysuggestion_review",
+                args=[obj.pk],
+            ),
+            "form": CategoryChoiceForm(category_model=spec.category_model) if spec else None,
+        }
+
+    # --- extra views: explanation fragment, single review --------------------------------
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/explanation/",
+                wrap(self.explanation_view),
+                name="prodcat_django_categorysuggestion_explanation",
+            ),
+            path(
+                "<path:object_id>/review/",
+                wrap(self.review_view),
+                name="prodcat_django_categorysuggestion_review",
+            ),
+            *super().get_urls(),
+        ]
+
+    def explanation_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        context: dict[str, Any] = {"suggestion": obj}
+        try:
+            explanation = services.explain(obj)
+        except ValidationError as exc:
+            context["error"] = " ".join(exc.messages)
+        except Exception as exc:  # the model or checkpoint failing must not 500 the admin
+            context["error"] = _("The model could not explain this product: %(error)s") % {
+                "error": f"{type(exc).__name__}: {exc}"
+            }
+        else:
+            product = _product(obj)
+            spec = _spec_for(obj)
+            share = explanation.modality_weight or {}
+            context.update(
+                tokens=token_weights(explanation.tokens),
+                heat_map=heat_map(
+                    _image_url(product, spec), explanation.regions, str(product or "")
+                ),
+                labels=score_bars([(ls.label, ls.score) for ls in explanation.prediction.labels]),
+                text_share=round(100 * float(share.get("text", 0.0))),
+                image_share=round(100 * float(share.get("image", 0.0))),
+            )
+        return TemplateResponse(
+            request, "admin/prodcat_django/categorysuggestion/explanation.html", context
+        )
+
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Accept or reject one suggestion from its change page (POST only)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        change_url = reverse(
+            f"{self.admin_site.name}:prodcat_django_categorysuggestion_change", args=[obj.pk]
+        )
+        decision = request.POST.get("decision")
+        try:
+            if decision == "accept":
+                services.accept(obj, user=request.user)
+                self.message_user(request, _("Suggestion accepted."), messages.SUCCESS)
+            elif decision in {"reject", "correct"}:
+                category = None
+                if decision == "correct":
+                    spec = _spec_for(obj)
+                    form = CategoryChoiceForm(
+                        request.POST, category_model=spec.category_model if spec else Model
+                    )
+                    if spec is None or not form.is_valid():
+                        self.message_user(
+                            request, _("Choose a category from the list."), messages.ERROR
+                        )
+                        return HttpResponseRedirect(change_url)
+                    category = form.cleaned_data["category"]
+                services.reject(obj, user=request.user, category=category)
+                self.message_user(request, _("Suggestion rejected."), messages.SUCCESS)
+            else:
+                self.message_user(request, _("Unknown decision."), messages.ERROR)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        return HttpResponseRedirect(change_url)
+
+    # --- actions -------------------------------------------------------------------------
+
+    @admin.action(description=gettext_lazy("Accept the suggested category"), permissions=["review"])
+    def accept_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, services.accept, _("Accepted"))
+
+    @admin.action(description=gettext_lazy("Reject the suggestion"), permissions=["review"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, services.reject, _("Rejected"))
+
+    @admin.action(
+        description=gettext_lazy("Reject and choose the right category…"), permissions=["review"]
+    )
+    def reject_with_category(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        specs = {
+            spec.category_model
+            for spec in (
+                _spec_for_ct(ct_id)
+                for ct_id in queryset.order_by().values_list("content_type", flat=True).distinct()
+            )
+            if spec is not None
+        }
+        if len(specs) != 1:
+            self.message_user(
+                request,
+                _("Select suggestions of products that share one category model."),
+                messages.ERROR,
+            )
+            return None
+        category_model = specs.pop()
+        form = CategoryChoiceForm(
+            request.POST if request.POST.get("post") == "yes" else None,
+            category_model=category_model,
+        )
+        if form.is_bound and form.is_valid():
+            category = form.cleaned_data["category"]
+            self._decide(
+                request,
+                queryset,
+                lambda s, user: services.reject(s, user=user, category=category),
+                _("Rejected and filed under %(category)s") % {"category": category},
+            )
+            return None
+        count = queryset.count()
+        return TemplateResponse(
+            request,
+            self.reject_template,
+            {
+                **self.admin_site.each_context(request),
+                **selection_context(request, queryset),
+                "title": _("Reject and choose the right category"),
+                "opts": self.model._meta,
+                "media": self.media,
+                "form": form,
+                "count": count,
+                "sample": [
+                    {"product_title": self.product_title(s), "top_label": s.label}
+                    for s in queryset[:SAMPLE_SIZE]
+                ],
+                "action_name": "reject_with_category",
+                "submit_label": _("Reject and set this category"),
+            },
+        )
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet, decide: Any, done: str) -> None:
+        """Run a service decision per suggestion; report successes and per-row refusals."""
+        succeeded = 0
+        errors: list[str] = []
+        for suggestion in queryset.order_by("pk"):
+            try:
+                decide(suggestion, user=request.user)
+            except PermissionDenied as exc:
+                # The service refuses before changing anything; so does every later row.
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            except ValidationError as exc:
+                errors.append(" ".join(exc.messages))
+            else:
+                succeeded += 1
+        if succeeded:
+            self.message_user(
+                request,
+                ngettext("%(done)s %(n)d suggestion.", "%(done)s %(n)d suggestions.", succeeded)
+                % {"done": done, "n": succeeded},
+                messages.SUCCESS,
+            )
+        if errors:
+            self.message_user(
+                request,
+                ngettext(
+                    "Skipped %(n)d suggestion: %(reasons)s",
+                    "Skipped %(n)d suggestions: %(reasons)s",
+                    len(errors),
+                )
+                % {"n": len(errors), "reasons": _summarize_errors(errors)},
+                messages.WARNING,
+            )
+
+
+def _spec_for_ct(content_type_id: int) -> ProductSpec | None:
+    try:
+        return get_spec(ContentType.objects.get_for_id(content_type_id).model_class())
+    except (NotRegistered, TypeError, AttributeError, ContentType.DoesNotExist):
+        return None
