@@ -566,10 +566,11 @@ def accept(
     category the suggestion's top label matched. Raises ``PermissionDenied`` without the
     ``prodcat_django.review_categorysuggestion`` permission and ``ValidationError`` when the
     suggestion is not ready (or decided), is no longer current, has no matched category, or
-    the category does not exist.
+    the category does not exist. Returns the suggestion; the instance passed in is updated too.
     """
     _check_permission(user)
     with transaction.atomic():
+        given = suggestion
         suggestion, product, spec = _lock_for_review(suggestion)
         if category is None:
             if not suggestion.category_pk:
@@ -591,6 +592,7 @@ def accept(
         )
         suggestion.save()
         _record(suggestion, DecisionAction.ACCEPTED, user, category.pk, previous)
+    _copy_state(suggestion, given)
     return suggestion
 
 
@@ -609,6 +611,7 @@ def reject(
     """
     _check_permission(user)
     with transaction.atomic():
+        given = suggestion
         suggestion, product, spec = _lock_for_review(suggestion, allow_failed=True)
         previous = spec.get_category_pk(product)
         resolved = _resolve_category(spec, category) if category is not None else None
@@ -629,7 +632,17 @@ def reject(
             previous,
             note=note,
         )
+    _copy_state(suggestion, given)
     return suggestion
+
+
+def _copy_state(source: CategorySuggestion, target: CategorySuggestion) -> None:
+    # The caller's instance shows the decision too (the service worked on a locked copy).
+    if target is not source:
+        target.__dict__.update(
+            {f.attname: getattr(source, f.attname) for f in source._meta.concrete_fields}
+        )
+        target._state.fields_cache.clear()
 
 
 def can_review(user: Any) -> bool:

@@ -28,7 +28,9 @@ def ready(make_product, categories):
 
 def test_accept_sets_the_category_and_records_the_decision(ready, reviewer):
     product, suggestion = ready
-    services.accept(suggestion, user=reviewer)
+    returned = services.accept(suggestion, user=reviewer)
+    assert (returned.status, suggestion.status) == ("accepted", "accepted")  # both up to date
+    assert suggestion.reviewed_by == reviewer
     product.refresh_from_db()
     assert str(product.category_id) == suggestion.category_pk
     suggestion.refresh_from_db()
