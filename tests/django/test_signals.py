@@ -131,3 +131,27 @@ def test_unregistered_models_are_ignored(categories):
 
     Category.objects.create(name="Belts", slug="belts")
     assert not CategorySuggestion.objects.exists()
+
+
+def test_losing_a_race_for_the_current_row_is_not_an_error(make_product, settings, monkeypatch):
+    from prodcat_django import services
+    from prodcat_django.models import SuggestionQuerySet
+
+    settings.PRODCAT = {**settings.PRODCAT, "AUTO_SUGGEST": False}
+    product = make_product(title="Boots")
+    original_create = SuggestionQuerySet.create
+
+    def rival_first(self, **fields):
+        # Another process inserts the product's current row between our read and our insert.
+        monkeypatch.setattr(SuggestionQuerySet, "create", original_create)
+        original_create(self, **{**fields, "fingerprint": "rival"})
+        return original_create(self, **fields)
+
+    monkeypatch.setattr(SuggestionQuerySet, "create", rival_first)
+    assert services.request_suggestion(product) is None
+    # Only our savepoint was rolled back (in this single-connection simulation the rival's
+    # row with it); the surrounding transaction is intact and usable.
+    assert _rows(product) == []
+    product.title = "Rain boots"
+    product.save()
+    assert services.request_suggestion(product) is not None
