@@ -3,10 +3,14 @@
 ``tests.settings`` with real services instead of stand-ins:
 
 - PostgreSQL (127.0.0.1:5432, user postgres) as the database. pytest-django creates
-  ``test_prodcat_e2e``; the Celery worker the tests start gets that name through
+  ``test_prodcat_e2e_<run>``; the Celery worker the tests start gets that name through
   ``PRODCAT_E2E_DB_NAME`` so it reads and writes the rows the tests commit.
-- Redis (DB 13, flushed at the start) as the broker, no eager mode: tasks cross a real broker
-  to a real worker process. ``PRODCAT_E2E_BROKER_URL`` switches it (the RabbitMQ test does).
+- Redis (a dedicated DB, 13) as the broker, no eager mode: tasks cross a real broker to a real
+  worker process. ``PRODCAT_E2E_BROKER_URL`` switches it (the RabbitMQ test does).
+- ``<run>`` (``PRODCAT_E2E_RUN_ID``, default the pytest process id) also names the queue, so
+  two runs on one machine (developers, parallel CI jobs) never share a database or steal each
+  other's tasks; the run deletes its queue at the end. (Flushing the Redis DB at the start
+  instead would break a concurrent run.)
 - The shipped checkpoint (``PRODCAT_E2E_CHECKPOINT`` may name another one).
 - A temporary MEDIA_ROOT shared with the worker (``PRODCAT_E2E_MEDIA_ROOT``).
 
@@ -22,6 +26,8 @@ from tests.settings import PRODCAT
 
 #: Marks these settings; the e2e tests skip (saying how to run them) under any others.
 PRODCAT_E2E = True
+#: Isolates this run's database and queue; the worker inherits it from the test process.
+PRODCAT_E2E_RUN_ID = os.environ.get("PRODCAT_E2E_RUN_ID") or str(os.getpid())
 
 DATABASES = {
     "default": {
@@ -33,7 +39,7 @@ DATABASES = {
         "PORT": os.environ.get("PRODCAT_E2E_PGPORT", "5432"),
         "USER": os.environ.get("PRODCAT_E2E_PGUSER", "postgres"),
         "PASSWORD": os.environ.get("PRODCAT_E2E_PGPASSWORD", ""),
-        "TEST": {"NAME": "test_prodcat_e2e"},
+        "TEST": {"NAME": f"test_prodcat_e2e_{PRODCAT_E2E_RUN_ID}"},
     }
 }
 
@@ -52,6 +58,7 @@ PRODCAT = {
     "CHECKPOINT": os.environ.get("PRODCAT_E2E_CHECKPOINT") or None,  # None: the shipped one
     # A slow broker must not stall the test process for long (the broker-down scenario).
     "BROKER_TIMEOUT": 2.0,
+    "QUEUE": f"prodcat_e2e_{PRODCAT_E2E_RUN_ID}",
 }
 
 MEDIA_ROOT = os.environ.get("PRODCAT_E2E_MEDIA_ROOT") or tempfile.mkdtemp(prefix="prodcat-e2e-")

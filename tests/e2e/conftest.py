@@ -19,11 +19,11 @@ from django.conf import settings
 from tests.e2e.harness import (
     CeleryWorker,
     Probe,
-    flush_redis_db,
+    delete_amqp_queue,
+    delete_redis_queue,
     probe_amqp,
     probe_postgres,
     probe_redis,
-    purge_queue,
     using_broker,
 )
 
@@ -89,7 +89,12 @@ def _start_worker(broker_url: str, db_name: str, log_path: Path) -> CeleryWorker
     worker = CeleryWorker(
         broker_url=broker_url,
         log_path=log_path,
-        env={"PRODCAT_E2E_DB_NAME": db_name, "PRODCAT_E2E_MEDIA_ROOT": str(settings.MEDIA_ROOT)},
+        queue=settings.PRODCAT["QUEUE"],
+        env={
+            "PRODCAT_E2E_RUN_ID": settings.PRODCAT_E2E_RUN_ID,
+            "PRODCAT_E2E_DB_NAME": db_name,
+            "PRODCAT_E2E_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        },
     )
     worker.start(ready_timeout=90)
     return worker
@@ -99,30 +104,34 @@ def _start_worker(broker_url: str, db_name: str, log_path: Path) -> CeleryWorker
 def redis_worker(
     e2e_settings: None, test_db_name: str, worker_logs: Path
 ) -> Iterator[CeleryWorker]:
-    """A worker consuming the ``prodcat`` queue from the dedicated Redis database."""
+    """A worker consuming this run's queue from the dedicated Redis database."""
     url = settings.PRODCAT_E2E_REDIS_URL
+    queue = settings.PRODCAT["QUEUE"]
     require(probe_redis(url))
-    flush_redis_db(url)
+    delete_redis_queue(url, queue)  # a rerun with the same run id starts empty
     with using_broker(url):
         worker = _start_worker(url, test_db_name, worker_logs / "redis-worker.log")
         try:
             yield worker
         finally:
             worker.stop()
+            delete_redis_queue(url, queue)
 
 
 @pytest.fixture(scope="module")
 def amqp_worker(e2e_settings: None, test_db_name: str, worker_logs: Path) -> Iterator[CeleryWorker]:
     """The same worker on RabbitMQ, for the scenario that checks the AMQP transport."""
     url = settings.PRODCAT_E2E_AMQP_URL
+    queue = settings.PRODCAT["QUEUE"]
     require(probe_amqp(url))
-    purge_queue(url, "prodcat")
+    delete_amqp_queue(url, queue)
     with using_broker(url):
         worker = _start_worker(url, test_db_name, worker_logs / "amqp-worker.log")
         try:
             yield worker
         finally:
             worker.stop()
+            delete_amqp_queue(url, queue)
 
 
 # --------------------------------------------------------------------------- shop data

@@ -93,13 +93,14 @@ def tcp_open(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-def flush_redis_db(url: str) -> None:
-    """Empty the dedicated Redis database so no task from an earlier run is delivered."""
+def delete_redis_queue(url: str, queue: str) -> None:
+    """Remove ``queue`` and its kombu routing keys from Redis (other keys are left alone)."""
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        client.flushdb()
+        keys = [queue, *client.scan_iter(match=f"_kombu.binding*.{queue}")]
+        client.delete(*keys)
     finally:
         client.close()
 
@@ -223,18 +224,20 @@ class CeleryWorker:
             proc.wait(timeout=10)
 
 
-def purge_queue(url: str, queue: str) -> None:
-    """Drop messages an earlier run left in ``queue`` on an AMQP broker (absent queue: no-op)."""
+def delete_amqp_queue(url: str, queue: str) -> None:
+    """Delete ``queue`` (Celery declares it durable) and its exchange; absent ones are fine."""
+    from amqp.exceptions import NotFound
     from kombu import Connection
 
     with Connection(url, connect_timeout=3) as conn:
-        channel = conn.channel()
-        try:
-            channel.queue_purge(queue)
-        except Exception:  # the queue does not exist yet: nothing to purge
-            pass
-        finally:
-            channel.close()
+        for delete in ("queue_delete", "exchange_delete"):
+            channel = conn.channel()  # a failed delete closes its channel: one each
+            try:
+                getattr(channel, delete)(queue)
+            except NotFound:
+                pass
+            finally:
+                channel.close()
 
 
 @contextmanager
