@@ -6,6 +6,9 @@ every registered model: ``post_save``'s sender is the class that saved, and a sa
 proxy of a registered model (a "to review" admin, say) must be seen too; a receiver per model
 class would miss those. Unregistered senders cost one dict lookup.
 
+``QuerySet.bulk_create()`` and ``QuerySet.update()`` send no signals: after a bulk import, call
+``services.request_suggestions(queryset)`` or run ``manage.py prodcat_backfill --only-missing``.
+
 Saving a product never fails because of prodcat: an error in the suggestion machinery is logged
 and the save goes on. With ``DEBUG_PROPAGATE_EXCEPTIONS`` on (the test settings) it propagates,
 so tests see programming errors.
