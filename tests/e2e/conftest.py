@@ -141,8 +141,17 @@ def amqp_worker(e2e_settings: None, test_db_name: str, worker_logs: Path) -> Ite
 def checkpoint_info(e2e_settings: None) -> Any:
     """The checkpoint the worker loads (the shipped one unless PRODCAT_E2E_CHECKPOINT says)."""
     from prodcat_django.classifier import checkpoint_info as read_info
+    from prodcat_django.ml.manifest import CheckpointError
 
-    return read_info()
+    try:
+        return read_info()
+    except CheckpointError as exc:
+        problem = str(exc)
+    pytest.fail(
+        f"{problem}. The e2e tests run the shipped model: commit it under model_checkpoint/, "
+        "or point PRODCAT_E2E_CHECKPOINT at a checkpoint directory.",
+        pytrace=False,
+    )
 
 
 @pytest.fixture
