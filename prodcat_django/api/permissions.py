@@ -5,6 +5,8 @@
   model directly; the endpoint writes nothing).
 - ``POST products/<pk>/suggestions/``: ``<app_label>.change_<model>`` on the product's model,
   the same right the admin asks for before a product can be edited.
+- ``GET products/<pk>/suggestions/``: ``prodcat_django.view_categorysuggestion`` and ``view``
+  or ``change`` permission on the product's model.
 - ``POST suggestions/<id>/accept|reject/``: ``prodcat_django.review_categorysuggestion``, the
   permission the review admin's actions require.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_permission_codename
+from django.db.models import Model
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -46,6 +49,10 @@ class CanReviewSuggestions(_RequiresPerm):
     perm = REVIEW_SUGGESTION_PERM
 
 
+def _product_perm(action: str, model: type[Model]) -> str:
+    return f"{model._meta.app_label}.{get_permission_codename(action, model._meta)}"
+
+
 class CanChangeProduct(BasePermission):
     """``change`` permission on the product model that ``view.get_product_model()`` resolved."""
 
@@ -53,9 +60,23 @@ class CanChangeProduct(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        model = view.get_product_model()
-        perm = f"{model._meta.app_label}.{get_permission_codename('change', model._meta)}"
+        perm = _product_perm("change", view.get_product_model())
         if user.has_perm(perm):
             return True
         self.message = f"You need the {perm!r} permission."
+        return False
+
+
+class CanViewProduct(BasePermission):
+    """``view`` or ``change`` permission on the product model (as the admin lets either see)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        model = view.get_product_model()
+        perms = [_product_perm("view", model), _product_perm("change", model)]
+        if any(user.has_perm(perm) for perm in perms):
+            return True
+        self.message = f"You need the {perms[0]!r} or {perms[1]!r} permission."
         return False

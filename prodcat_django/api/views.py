@@ -20,7 +20,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +35,7 @@ from prodcat_django.api.errors import Conflict, ModelUnavailable
 from prodcat_django.api.permissions import (
     CanChangeProduct,
     CanReviewSuggestions,
+    CanViewProduct,
     CanViewSuggestions,
 )
 from prodcat_django.api.serializers import (
@@ -157,6 +161,9 @@ class SuggestView(ProdcatAPIView):
         return Response(SuggestResponseSerializer(data).data)
 
 
+PRODUCT_ID_PARAMETER = OpenApiParameter(
+    "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The product's primary key."
+)
 MODEL_PARAMETER = OpenApiParameter(
     "model",
     OpenApiTypes.STR,
@@ -166,16 +173,42 @@ MODEL_PARAMETER = OpenApiParameter(
 )
 
 
-class ProductSuggestionsView(ProdcatAPIView):
-    """``POST products/<pk>/suggestions/[?model=<app_label>.<ModelName>]``: queue a suggestion.
+class SuggestionPagination(LimitOffsetPagination):
+    default_limit = 20
+    max_limit = 100
 
-    Needs ``change`` permission on the product model. Always queues (``force``), even when the
-    product's title and image did not change. Returns 202 with the pending suggestion and its
-    URL (also in ``Location``); poll that URL until ``status`` is ``ready`` or ``failed``.
+
+class ProductSuggestionsView(ProdcatAPIView, GenericAPIView):
+    """``products/<pk>/suggestions/[?model=<app_label>.<ModelName>]``: a product's suggestions.
+
+    ``POST`` queues a new one; it needs ``change`` permission on the product model and always
+    queues (``force``), even when the product's title and image did not change. It returns 202
+    with the pending suggestion and its URL (also in ``Location``); poll that URL until
+    ``status`` is ``ready`` or ``failed``.
+
+    ``GET`` lists the product's suggestions, the current one first, then older ones newest
+    first (paginated: ``?limit=&offset=``); it needs ``view_categorysuggestion`` and ``view``
+    or ``change`` permission on the product model. This is how a client finds the suggestion
+    that saving the product queued.
     """
 
-    permission_classes = [CanChangeProduct]
+    permission_classes = [CanChangeProduct]  # POST
+    read_permission_classes = [CanViewSuggestions, CanViewProduct]  # GET
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+    serializer_class = SuggestionSerializer
+    pagination_class = SuggestionPagination
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method in SAFE_METHODS:
+            return [permission() for permission in self.read_permission_classes]
+        return super().get_permissions()
+
+    def get_product(self, pk: str) -> models.Model:
+        model = self.get_product_model()
+        try:
+            return model._default_manager.get(pk=pk)
+        except (model.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+            raise NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
 
     def get_product_model(self) -> type[models.Model]:
         """The registered model named by ``?model=``, or the only registered one."""
@@ -209,12 +242,7 @@ class ProductSuggestionsView(ProdcatAPIView):
     @document(
         operation_id="prodcat_request_suggestion",
         summary="Queue a category suggestion for a product",
-        parameters=[
-            OpenApiParameter(
-                "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The product's pk."
-            ),
-            MODEL_PARAMETER,
-        ],
+        parameters=[PRODUCT_ID_PARAMETER, MODEL_PARAMETER],
         request=None,
         responses={
             202: SuggestionSerializer,
@@ -224,14 +252,32 @@ class ProductSuggestionsView(ProdcatAPIView):
         },
     )
     def post(self, request: Request, pk: str) -> Response:
-        model = self.get_product_model()
-        try:
-            product = model._default_manager.get(pk=pk)
-        except (model.DoesNotExist, ValueError, TypeError, DjangoValidationError):
-            raise NotFound(f"No {model._meta.verbose_name} with id {pk!r}.") from None
+        product = self.get_product(pk)
         suggestion = services.request_suggestion(product, force=True)
         data = SuggestionSerializer(suggestion, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+
+    @document(
+        operation_id="prodcat_list_product_suggestions",
+        summary="A product's suggestions, the current one first",
+        parameters=[PRODUCT_ID_PARAMETER, MODEL_PARAMETER],
+        responses={
+            200: SuggestionSerializer(many=True),
+            400: OpenApiResponse(description="?model= missing (several models) or unknown."),
+            404: OpenApiResponse(description="No such product."),
+            **_COMMON_ERRORS,
+        },
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        product = self.get_product(pk)
+        suggestions = (
+            CategorySuggestion.objects.for_product(product)
+            .select_related("content_type", "reviewed_by")
+            .order_by("-is_current", "-created_at", "-pk")
+        )
+        page = self.paginate_queryset(suggestions)
+        data = SuggestionSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
 
 
 class SuggestionObjectMixin:

@@ -53,3 +53,10 @@ def test_review_endpoints_and_authentication(schema: dict[str, Any]) -> None:
     assert set(schema["components"]["securitySchemes"]) >= {"basicAuth", "cookieAuth"}
     suggestion = schema["components"]["schemas"]["Suggestion"]["properties"]
     assert suggestion["category"]["nullable"] is True or "oneOf" in suggestion["category"]
+
+
+def test_a_products_suggestions_are_a_paginated_list(schema: dict[str, Any]) -> None:
+    operation = schema["paths"]["/api/prodcat/products/{id}/suggestions/"]["get"]
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ok.endswith("/PaginatedSuggestionList")
+    assert {"limit", "offset", "model"} <= {p["name"] for p in operation["parameters"]}

@@ -242,3 +242,41 @@ def test_a_superuser_passes_every_permission(ready_suggestion) -> None:
     admin.save()
     response = client_for(admin).post(detail_url(ready_suggestion.pk, "accept"))
     assert response.status_code == 200, response.content
+
+
+# --------------------------------------------------------------------------- list
+
+
+def test_listing_needs_view_permissions_on_suggestions_and_product(
+    ready_suggestion, viewer, editor
+) -> None:
+    url = queue_url(ready_suggestion.object_id)
+    assert client_for(None).get(url).status_code == 401
+    refused = client_for(viewer).get(url)  # may see suggestions, not products
+    assert refused.status_code == 403
+    assert "testapp.view_product" in refused.json()["detail"]
+    assert client_for(editor).get(url).status_code == 200
+
+
+def test_listing_puts_the_current_suggestion_first_and_paginates(ready_suggestion, editor) -> None:
+    client = client_for(editor)
+    url = queue_url(ready_suggestion.object_id)
+    queued = [client.post(url).json()["id"] for _ in range(3)]
+
+    body = client.get(url).json()
+    assert body["count"] == 4
+    assert [s["id"] for s in body["results"]] == [
+        queued[2],
+        queued[1],
+        queued[0],
+        ready_suggestion.pk,
+    ]
+    assert [s["is_current"] for s in body["results"]] == [True, False, False, False]
+
+    page = client.get(f"{url}&limit=2&offset=2").json()
+    assert [s["id"] for s in page["results"]] == [queued[0], ready_suggestion.pk]
+    assert page["next"] is None and page["previous"]
+
+
+def test_listing_an_unknown_product_is_404(checkpoint, editor) -> None:
+    assert client_for(editor).get(queue_url(424_242)).status_code == 404
