@@ -103,3 +103,35 @@ def test_synchronous_suggest_agrees_with_the_worker(
     for mine, theirs in zip(body["labels"], stored.labels, strict=True):
         assert mine["score"] == pytest.approx(theirs["score"], abs=1e-4)
     assert body["model"] == {"name": stored.model_name, "version": stored.model_version}
+
+
+@pytest.mark.e2e
+def test_saved_product_is_found_through_the_list_and_corrected(
+    redis_worker: CeleryWorker, label_categories: dict[str, Any], api: APIClient
+) -> None:
+    product = Product(title="Women Black Handbag")  # saved with auto-suggest on: queued
+    product.image.save("bag.jpg", ContentFile(drawn_photo("black")), save=False)
+    product.save()
+    url = reverse("prodcat_api:product-suggestions", kwargs={"pk": product.pk})
+    listing = f"{url}?model=testapp.Product"
+
+    current = wait_until(
+        lambda: api.get(listing).json()["results"][0],
+        lambda data: data["status"] in FINISHED,
+        timeout=FIRST_RESULT_TIMEOUT,
+        what="the suggestion queued on save",
+        on_timeout=redis_worker.log_tail,
+    )
+    assert current["is_current"] and current["status"] == "ready", current
+
+    rejected = api.post(
+        reverse("prodcat_api:suggestion-reject", kwargs={"pk": current["id"]}),
+        {"category": "handbags", "note": "it is a bag"},  # by name, any case
+        format="json",
+    )
+
+    assert rejected.status_code == 200, rejected.content
+    assert rejected.json()["status"] == "rejected"
+    assert rejected.json()["correction"]["name"] == "Handbags"
+    product.refresh_from_db()
+    assert product.category == label_categories["Handbags"]
