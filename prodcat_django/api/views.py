@@ -108,14 +108,16 @@ class SuggestView(ProdcatAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        # Refuse an oversized body from its Content-Length, before it is read and parsed.
+        # Refuse an oversized body from its Content-Length before anything reads it: even
+        # authentication may (the session's CSRF check parses the form), as a web server's
+        # body-size limit would. Bodies without a length are checked once parsed.
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
         if length > MULTIPART_OVERHEAD:
             check_upload_size(length - MULTIPART_OVERHEAD, what="The request (less form overhead)")
+        super().initial(request, *args, **kwargs)
 
     @document(
         operation_id="prodcat_suggest",
