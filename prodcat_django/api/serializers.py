@@ -7,8 +7,11 @@ types and the transport-level upload limit, so the rules have one home.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models
 from django.urls import reverse
@@ -109,22 +112,56 @@ def _product_model(suggestion: CategorySuggestion) -> type[models.Model] | None:
     return suggestion.content_type.model_class()
 
 
-def _category_ref(suggestion: CategorySuggestion, pk: str) -> dict[str, Any] | None:
-    if not pk:
-        return None
+def _category_model(suggestion: CategorySuggestion) -> type[models.Model] | None:
     model = _product_model(suggestion)
     try:
-        category_model = get_spec(model).category_model if model is not None else None
+        return get_spec(model).category_model if model is not None else None
     except LookupError:
-        category_model = None
-    category = None
-    if category_model is not None:
-        category = category_model._default_manager.filter(pk=pk).first()
-    return {"pk": pk, "name": None if category is None else str(category)}
+        return None  # the product model was unregistered since
+
+
+CategoryNames = dict[tuple[int, str], str]  # (content type id, category pk) -> name
+
+
+def category_names(suggestions: Iterable[CategorySuggestion]) -> CategoryNames:
+    """Names of the matched and corrected categories of ``suggestions``: one query per
+    product type, however many suggestions."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    models_by_ct: dict[int, type[models.Model] | None] = {}
+    for suggestion in suggestions:
+        pks = {pk for pk in (suggestion.category_pk, suggestion.correction_pk) if pk}
+        if pks:
+            wanted[suggestion.content_type_id] |= pks
+            models_by_ct.setdefault(suggestion.content_type_id, _category_model(suggestion))
+    names: CategoryNames = {}
+    for ct_id, pks in wanted.items():
+        category_model = models_by_ct[ct_id]
+        if category_model is None:
+            continue
+        field = category_model._meta.pk
+        try:
+            keys = [field.to_python(pk) for pk in pks]
+        except DjangoValidationError:
+            continue  # stored keys that no longer fit the model's pk: show no names
+        for obj in category_model._default_manager.filter(pk__in=keys):
+            names[(ct_id, str(obj.pk))] = str(obj)
+    return names
+
+
+class SuggestionListSerializer(serializers.ListSerializer):
+    def to_representation(self, data: Any) -> list[Any]:
+        items = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
+        self.child.category_names = category_names(items)
+        return super().to_representation(items)
 
 
 class SuggestionSerializer(serializers.ModelSerializer):
-    """A stored suggestion, as ``GET suggestions/<id>/`` and the review endpoints return it."""
+    """A stored suggestion, as ``GET suggestions/<id>/`` and the review endpoints return it.
+
+    Category names are fetched for a whole list at once (``SuggestionListSerializer``).
+    """
+
+    category_names: CategoryNames | None = None
 
     url = serializers.SerializerMethodField()
     product = serializers.SerializerMethodField()
@@ -141,6 +178,7 @@ class SuggestionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CategorySuggestion
+        list_serializer_class = SuggestionListSerializer
         fields = [
             "id",
             "url",
@@ -177,13 +215,20 @@ class SuggestionSerializer(serializers.ModelSerializer):
         label = model._meta.label if model is not None else f"{ct.app_label}.{ct.model}"
         return {"type": label, "pk": suggestion.object_id}
 
+    def _category_ref(self, suggestion: CategorySuggestion, pk: str) -> dict[str, Any] | None:
+        if not pk:
+            return None
+        if self.category_names is None:  # a single suggestion, not part of a list
+            self.category_names = category_names([suggestion])
+        return {"pk": pk, "name": self.category_names.get((suggestion.content_type_id, pk))}
+
     @extend_schema_field(CategoryRefSerializer(allow_null=True))
     def get_category(self, suggestion: CategorySuggestion) -> dict[str, Any] | None:
-        return _category_ref(suggestion, suggestion.category_pk)
+        return self._category_ref(suggestion, suggestion.category_pk)
 
     @extend_schema_field(CategoryRefSerializer(allow_null=True))
     def get_correction(self, suggestion: CategorySuggestion) -> dict[str, Any] | None:
-        return _category_ref(suggestion, suggestion.correction_pk)
+        return self._category_ref(suggestion, suggestion.correction_pk)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_reviewed_by(self, suggestion: CategorySuggestion) -> str | None:

@@ -273,20 +273,20 @@ class ProductSuggestionsView(ProdcatAPIView, GenericAPIView):
     def get(self, request: Request, pk: str) -> Response:
         product = self.get_product(pk)
         suggestions = (
-            CategorySuggestion.objects.for_product(product)
-            .select_related("content_type", "reviewed_by")
-            .order_by("-is_current", "-created_at", "-pk")
+            _suggestions().for_product(product).order_by("-is_current", "-created_at", "-pk")
         )
         page = self.paginate_queryset(suggestions)
         data = SuggestionSerializer(page, many=True, context={"request": request}).data
         return self.get_paginated_response(data)
 
 
+def _suggestions() -> models.QuerySet:
+    return CategorySuggestion.objects.select_related("content_type", "reviewed_by")
+
+
 class SuggestionObjectMixin:
     def get_suggestion(self, pk: int) -> CategorySuggestion:
-        return get_object_or_404(
-            CategorySuggestion.objects.select_related("content_type", "reviewed_by"), pk=pk
-        )
+        return get_object_or_404(_suggestions(), pk=pk)
 
 
 class SuggestionDetailView(SuggestionObjectMixin, ProdcatAPIView):
@@ -318,7 +318,7 @@ def _review(request: Request, call: Any) -> Response:
         if getattr(exc, "code", None) == "bad_category":
             raise serializers.ValidationError({"category": exc.messages}) from None
         raise Conflict({"detail": " ".join(exc.messages), "code": exc.code or "conflict"}) from None
-    suggestion.refresh_from_db()
+    suggestion = _suggestions().get(pk=suggestion.pk)  # as stored, with who reviewed it
     return Response(SuggestionSerializer(suggestion, context={"request": request}).data)
 
 

@@ -280,3 +280,30 @@ def test_listing_puts_the_current_suggestion_first_and_paginates(ready_suggestio
 
 def test_listing_an_unknown_product_is_404(checkpoint, editor) -> None:
     assert client_for(editor).get(queue_url(424_242)).status_code == 404
+
+
+def test_listing_costs_the_same_queries_for_more_suggestions(
+    ready_suggestion, editor, categories
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(editor)
+    url = queue_url(ready_suggestion.object_id)
+    other = next(c for label, c in categories.items() if label != ready_suggestion.label)
+
+    def listing_queries() -> int:
+        # Every row names a matched category and a correction, so names are looked up.
+        CategorySuggestion.objects.filter(object_id=ready_suggestion.object_id).update(
+            category_pk=str(categories[ready_suggestion.label].pk), correction_pk=str(other.pk)
+        )
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get(url).json()
+        assert all(s["correction"]["name"] == other.name for s in body["results"])
+        return len(queries)
+
+    client.post(url)
+    with_two = listing_queries()
+    for _ in range(4):
+        client.post(url)
+    assert listing_queries() == with_two
