@@ -2,7 +2,8 @@
 
 Token (only when ``rest_framework.authtoken`` is installed), then HTTP Basic, then the Django
 session (with DRF's CSRF check, so a logged-in admin page can call the API). A request with no
-credentials gets ``401`` with a ``WWW-Authenticate`` challenge from the first class.
+credentials gets ``401`` with a ``WWW-Authenticate`` challenge from the first class. Basic
+sends the password with every request: serve the API over HTTPS only.
 """
 
 from __future__ import annotations

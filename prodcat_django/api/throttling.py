@@ -14,7 +14,9 @@ class ProdcatRateThrottle(ScopedRateThrottle):
 
     The rate is read on every request (so ``override_settings`` works) and shops need no
     ``DEFAULT_THROTTLE_RATES`` entry; ``None`` turns the limit off. Requests are counted per
-    user (per client IP when anonymous) in the default cache, like any DRF scoped throttle.
+    user (per client IP when anonymous) in the default cache, like any DRF scoped throttle: with
+    several web processes, give them a shared cache (Redis, Memcached, database), or each
+    process counts alone.
     """
 
     def get_rate(self) -> str | None:
