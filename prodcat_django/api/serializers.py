@@ -151,7 +151,7 @@ def category_names(suggestions: Iterable[CategorySuggestion]) -> CategoryNames:
 class SuggestionListSerializer(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[Any]:
         items = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
-        self.child.category_names = category_names(items)
+        self.child.prefetched_names = category_names(items)
         return super().to_representation(items)
 
 
@@ -161,7 +161,7 @@ class SuggestionSerializer(serializers.ModelSerializer):
     Category names are fetched for a whole list at once (``SuggestionListSerializer``).
     """
 
-    category_names: CategoryNames | None = None
+    prefetched_names: CategoryNames | None = None
 
     url = serializers.SerializerMethodField()
     product = serializers.SerializerMethodField()
@@ -218,9 +218,9 @@ class SuggestionSerializer(serializers.ModelSerializer):
     def _category_ref(self, suggestion: CategorySuggestion, pk: str) -> dict[str, Any] | None:
         if not pk:
             return None
-        if self.category_names is None:  # a single suggestion, not part of a list
-            self.category_names = category_names([suggestion])
-        return {"pk": pk, "name": self.category_names.get((suggestion.content_type_id, pk))}
+        if self.prefetched_names is None:  # a single suggestion, not part of a list
+            self.prefetched_names = category_names([suggestion])
+        return {"pk": pk, "name": self.prefetched_names.get((suggestion.content_type_id, pk))}
 
     @extend_schema_field(CategoryRefSerializer(allow_null=True))
     def get_category(self, suggestion: CategorySuggestion) -> dict[str, Any] | None:
