@@ -12,7 +12,7 @@
   other's tasks; the run deletes its queue at the end. (Flushing the Redis DB at the start
   instead would break a concurrent run.)
 - The shipped checkpoint (``PRODCAT_E2E_CHECKPOINT`` may name another one).
-- A temporary MEDIA_ROOT shared with the worker (``PRODCAT_E2E_MEDIA_ROOT``).
+- A temporary MEDIA_ROOT per run, shared with the worker (``PRODCAT_E2E_MEDIA_ROOT``).
 
 Every ``PRODCAT_E2E_*`` variable below has a default matching the services of a developer
 machine or CI job; set them to point elsewhere.
@@ -61,7 +61,11 @@ PRODCAT = {
     "QUEUE": f"prodcat_e2e_{PRODCAT_E2E_RUN_ID}",
 }
 
-MEDIA_ROOT = os.environ.get("PRODCAT_E2E_MEDIA_ROOT") or tempfile.mkdtemp(prefix="prodcat-e2e-")
+# Not created here (storage creates it on the first upload), so importing these settings
+# leaves nothing behind; the e2e session removes it at the end.
+MEDIA_ROOT = os.environ.get("PRODCAT_E2E_MEDIA_ROOT") or os.path.join(
+    tempfile.gettempdir(), f"prodcat-e2e-media-{PRODCAT_E2E_RUN_ID}"
+)
 PRODCAT_E2E_MEDIA_IS_TEMPORARY = "PRODCAT_E2E_MEDIA_ROOT" not in os.environ
 
 # The admin (with the test shop's product admin) and the API.
