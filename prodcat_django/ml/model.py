@@ -120,7 +120,7 @@ class FusionModel(nn.Module):
             raise ValueError(
                 f"unknown fusion {self.fusion!r}; expected one of {', '.join(FUSIONS)}"
             )
-        text_dim = int(config["text_encoder"]["dim"])
+        text_dim = self.text_dim = int(config["text_encoder"]["dim"])
         self.max_tokens = int(config["text_encoder"].get("max_tokens", 32))
         width, dropout, n = int(m["width"]), float(m.get("dropout", 0.1)), int(m["num_labels"])
         self.grid = int(config["image_encoder"].get("grid", 7))

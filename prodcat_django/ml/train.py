@@ -157,7 +157,7 @@ def predict_logits(
         if column is not None:
             text, mask = split.texts[column][0][sl].float(), split.texts[column][1][sl]
         else:
-            text = torch.zeros(len(split.labels[sl]), 1, model_text_dim(model, split))
+            text = torch.zeros(len(split.labels[sl]), 1, model.text_dim)
             mask = torch.zeros(text.shape[:2], dtype=torch.bool)
         image, present = split.images["orig"][0][sl].float(), split.images["orig"][1][sl]
         if not use_image:
@@ -171,10 +171,6 @@ def predict_logits(
             on_image = w[:, length + 2 :].sum(1)
             image_share.extend((on_image / (on_text + on_image).clamp(min=1e-12)).tolist())
     return torch.cat(out)
-
-
-def model_text_dim(model: FusionModel, split: EncodedSplit) -> int:
-    return next(iter(split.texts.values()))[0].shape[-1]
 
 
 def conditions(split: EncodedSplit, options: TrainOptions) -> dict[str, tuple[str | None, bool]]:

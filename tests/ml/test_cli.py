@@ -130,8 +130,12 @@ def test_evaluate_unseen_labels_and_missing_images(trained, tmp_path, capsys):
     plot = tmp_path / "report.png"
     assert main([*base, "--missing-images", "warn", "--no-image", "--plot", str(plot)]) == 0
     text = capsys.readouterr().out
-    assert "accuracy=" in text and "Toys (1)" in text
+    assert "accuracy=" in text and "Toys (1)" in text and "image: no" in text
     assert plot.stat().st_size > 10_000
+    assert main([*base, "--missing-images", "warn", "--no-title"]) == 0
+    assert "title: none" in capsys.readouterr().out
+    assert main([*base, "--no-title", "--no-image"]) == 2
+    assert "leave nothing to classify" in capsys.readouterr().err
 
 
 def test_bad_csv_gives_clear_error(tmp_path, capsys):
