@@ -124,8 +124,13 @@ class FusionModel(nn.Module):
         self.max_tokens = int(config["text_encoder"].get("max_tokens", 32))
         width, dropout, n = int(m["width"]), float(m.get("dropout", 0.1)), int(m["num_labels"])
         self.grid = int(config["image_encoder"].get("grid", 7))
-        self.image_tail = ImageTail(config["image_encoder"], pretrained=pretrained_tail)
-        image_dim = self.image_tail.out_channels
+        # A text-only model stores no image weights at all.
+        self.image_tail = (
+            ImageTail(config["image_encoder"], pretrained=pretrained_tail)
+            if self.fusion != "text"
+            else None
+        )
+        image_dim = self.image_tail.out_channels if self.image_tail is not None else 0
         if self.fusion == "attention":
             self.text_proj = nn.Sequential(nn.LayerNorm(text_dim), nn.Linear(text_dim, width))
             self.image_proj = nn.Sequential(nn.LayerNorm(image_dim), nn.Linear(image_dim, width))
@@ -145,7 +150,8 @@ class FusionModel(nn.Module):
         else:
             # A learned stand-in for a missing modality's pooled vector.
             self.text_missing = nn.Parameter(torch.zeros(text_dim))
-            self.image_missing = nn.Parameter(torch.zeros(image_dim))
+            if self.uses_image():
+                self.image_missing = nn.Parameter(torch.zeros(image_dim))
             in_dim = {"text": text_dim, "image": image_dim, "concat": text_dim + image_dim}[
                 self.fusion
             ]

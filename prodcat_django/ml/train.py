@@ -208,7 +208,7 @@ def train(
     rng = np.random.default_rng(options.seed)
     config = build_config(options, labels, text_spec, image_spec)
     model = FusionModel(config, pretrained_tail=True).to(device)
-    tail_params = list(model.image_tail.parameters())
+    tail_params = list(model.image_tail.parameters()) if model.image_tail is not None else []
     if not (options.tune_tail and model.uses_image()):
         for p in tail_params:
             p.requires_grad_(False)
