@@ -143,3 +143,19 @@ def test_bad_csv_gives_clear_error(tmp_path, capsys):
     bad.write_text("id,name\n1,x\n")
     assert main(["evaluate", "--data", str(bad), "--json"]) == 2
     assert "missing column(s) title, label, image" in capsys.readouterr().err
+
+
+def test_encode_fills_the_cache_with_the_checkpoints_encoders(trained, tmp_path, capsys):
+    _, out, val_csv = trained
+    cache = tmp_path / "cache"
+    argv = ["encode", "--data", str(val_csv), "--checkpoint", str(out), "--flip",
+            "--cache", str(cache), "--quiet", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["encoded"] == {str(val_csv): 12}
+    files = list(cache.rglob("*.npy"))
+    # 12 images x 2 views, plus the distinct titles of both text columns.
+    assert len(files) >= 24 + 12
+    before = {f: f.stat().st_mtime_ns for f in files}
+    assert main(argv) == 0  # a second run finds everything cached and rewrites nothing
+    assert {f: f.stat().st_mtime_ns for f in cache.rglob("*.npy")} == before
