@@ -240,7 +240,9 @@ def cmd_train(args: argparse.Namespace) -> dict:
             "training": {
                 "command": "python -m prodcat_django.ml " + shlex.join(args.argv),
                 "data": [str(p) for p in data_files],
-                "data_fingerprint": "sha256:" + fingerprint(data_files),
+                "data_fingerprint": "sha256:"
+                + fingerprint(data_files, [*train_products, *val_products]),
+                "data_fingerprint_covers": "train and val CSV bytes and their image files",
                 "options": options_dict(options),
                 "best_epoch": result.best_epoch,
                 "epochs_run": len(result.history),

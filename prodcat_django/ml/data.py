@@ -62,10 +62,17 @@ def read_products(path: str | Path, title_column: str = "title") -> list[Product
     return products
 
 
-def fingerprint(paths: list[Path]) -> str:
-    """sha256 over the CSV files' bytes: identifies the training data in the manifest."""
+def fingerprint(paths: list[Path], products: list[Product] | None = None) -> str:
+    """sha256 over the CSV files' bytes and the bytes of every image they name.
+
+    Identifies the training data in the manifest: a changed row, or an image replaced under the
+    same file name, gives a different fingerprint.
+    """
     digest = hashlib.sha256()
     for p in paths:
         digest.update(Path(p).name.encode() + b"\0")
-        digest.update(Path(p).read_bytes())
+        digest.update(hashlib.sha256(Path(p).read_bytes()).digest())
+    for product in products or []:
+        if product.image is not None and product.image.is_file():
+            digest.update(hashlib.sha256(product.image.read_bytes()).digest())
     return digest.hexdigest()

@@ -159,3 +159,14 @@ def test_encode_fills_the_cache_with_the_checkpoints_encoders(trained, tmp_path,
     before = {f: f.stat().st_mtime_ns for f in files}
     assert main(argv) == 0  # a second run finds everything cached and rewrites nothing
     assert {f: f.stat().st_mtime_ns for f in cache.rglob("*.npy")} == before
+
+
+def test_fingerprint_changes_with_an_image(tmp_path):
+    from prodcat_django.ml.data import fingerprint, read_products
+
+    csv_path = write_csv(tmp_path, "fp", 3, seed=0)
+    products = read_products(csv_path)
+    before = fingerprint([csv_path], products)
+    assert fingerprint([csv_path], products) == before
+    drawn_image("circle", "green").save(products[0].image)
+    assert fingerprint([csv_path], products) != before
