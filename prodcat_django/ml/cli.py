@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--test", type=Path, help="evaluated once at the end; metrics go in the manifest"
     )
     t.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     t.add_argument("--name", help="checkpoint name (default: the parent folder's name)")
     t.add_argument("--version", help="checkpoint version (default: the folder's name)")
     t.add_argument(
@@ -119,6 +121,11 @@ def cmd_train(args: argparse.Namespace) -> dict:
     from prodcat_django.ml.features import FeatureCache
     from prodcat_django.ml.train import TrainOptions, conditions, encode_split, options_dict, train
 
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        # A half-overwritten folder would mix files from two runs under one manifest.
+        raise DataError(
+            f"{args.out}: already exists and is not empty (use --overwrite to replace it)"
+        )
     device = _device(args.device)
     train_products = read_products(args.train, args.title_column)
     val_products = read_products(args.val, args.title_column)
@@ -223,6 +230,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
             )
             test_metrics[name] = summary(report)
     out = args.out
+    if out.exists():
+        shutil.rmtree(out)  # --overwrite: start from an empty folder
     config = {
         "name": args.name or out.parent.name,
         "version": args.version or out.name,

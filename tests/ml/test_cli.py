@@ -170,3 +170,13 @@ def test_fingerprint_changes_with_an_image(tmp_path):
     assert fingerprint([csv_path], products) == before
     drawn_image("circle", "green").save(products[0].image)
     assert fingerprint([csv_path], products) != before
+
+
+def test_train_refuses_to_overwrite_a_checkpoint(trained, capsys):
+    root, out, val_csv = trained
+    before = (out / "manifest.json").read_bytes()
+    argv = ["train", "--train", str(val_csv), "--val", str(val_csv), "--out", str(out),
+            "--encoders", "tiny-random", "--cache", str(root / "cache"), "--quiet"]  # fmt: skip
+    assert main(argv) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert (out / "manifest.json").read_bytes() == before
