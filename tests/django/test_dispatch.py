@@ -9,6 +9,7 @@ import pytest
 from prodcat_django import services
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from tests.celery_app import app
+from tests.needs import missing
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +114,7 @@ def _redis_url() -> str:
     try:
         socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
     except OSError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379 (start it to run this test)")
+        missing("Redis is not running on 127.0.0.1:6379 (start it to run this test)")
     return "redis://127.0.0.1:6379/14"
 
 

@@ -7,7 +7,6 @@ what to start.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,17 +25,13 @@ from tests.e2e.harness import (
     probe_redis,
     using_broker,
 )
-
-IS_CI = os.environ.get("CI") == "true"
+from tests.needs import missing
 
 
 def require(probe: Probe) -> None:
     if probe.error is None:
         return
-    message = f"{probe.name} is not reachable ({probe.error}): {probe.hint}."
-    if IS_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing(f"{probe.name} is not reachable ({probe.error}): {probe.hint}.")
 
 
 @pytest.fixture(scope="session")
