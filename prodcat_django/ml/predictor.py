@@ -148,31 +148,55 @@ class Predictor:
         return result
 
     def explain(self, item: ProductInput, top_k: int = 3) -> Explanation:
-        """The prediction plus the title words and 7x7 regions that weighed most in it.
+        """The prediction plus the title words and 7x7 regions that weighed most in it."""
+        return self.explain_many([item], top_k=top_k)[0]
+
+    def explain_many(
+        self, items: Sequence[ProductInput], top_k: int = 3, batch_size: int = 32
+    ) -> list[Explanation]:
+        """Prediction and explanation for each item, one forward pass per batch, in input order.
 
         Attention models: the pooling query's attention (averaged over heads) over the fused
         title tokens and image patches; WordPiece pieces are summed back into words, [CLS]/[SEP]
         and the null tokens are left out. Other fusions have no attention to read: words get
         equal weight and regions the norm of their (fine-tuned) feature vector.
         """
-        self._check([item])
+        self._check(items)
+        result: list[Explanation] = []
         with self._lock:
-            out, texts = self._forward([item])
-        prediction = self._predictions(out.logits, top_k)[0]
-        feats = texts[0]
+            for start in range(0, len(items), max(1, batch_size)):
+                batch = items[start : start + batch_size]
+                out, texts = self._forward(batch)
+                predictions = self._predictions(out.logits, top_k)
+                # Pooled weights per row: [text null, L padded tokens, image null, 49 patches].
+                length = max(1, max(f.states.shape[0] for f in texts))
+                for row, (item, feats) in enumerate(zip(batch, texts, strict=True)):
+                    result.append(
+                        self._explanation(out, row, length, item, feats, predictions[row])
+                    )
+        return result
+
+    def _explanation(
+        self,
+        out: ModelOutput,
+        row: int,
+        length: int,
+        item: ProductInput,
+        feats: TextFeatures,
+        prediction: Prediction,
+    ) -> Explanation:
         n_tokens = feats.states.shape[0]
         cells = 7 * 7
         has_image = item.image is not None
         if out.pool_weights is not None:
-            w = out.pool_weights[0].float().cpu()
-            length = (w.shape[0] - (cells + 1)) - 1  # text tokens incl. padding (batch of one)
+            w = out.pool_weights[row].float().cpu()
             token_w = w[1 : 1 + n_tokens]
             region_w = w[length + 2 :] if has_image else torch.zeros(cells)
         else:
             token_w = torch.ones(n_tokens)
             sal = out.patch_saliency
             region_w = (
-                sal[0].float().cpu() if (sal is not None and has_image) else torch.zeros(cells)
+                sal[row].float().cpu() if (sal is not None and has_image) else torch.zeros(cells)
             )
         word_w = [0.0] * len(feats.words)
         for weight, word in zip(token_w.tolist(), feats.token_word, strict=True):
@@ -191,7 +215,7 @@ class Predictor:
         )
         region_total = float(region_w.sum())
         grid = (region_w / region_total if region_total > 0 else torch.zeros(cells)).view(7, 7)
-        regions = tuple(tuple(float(v) for v in row) for row in grid.tolist())
+        regions = tuple(tuple(float(v) for v in cells_row) for cells_row in grid.tolist())
         total = text_mass + image_mass
         modality = (
             {"text": text_mass / total, "image": image_mass / total}

@@ -119,3 +119,48 @@ def test_explanation_sums_to_one(tmp_path, fusion):
     no_image = predictor.explain(ITEMS[2])
     assert sum(map(sum, no_image.regions)) == 0 and no_image.modality_weight["image"] == 0
     assert sum(w for _, w in no_image.tokens) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("fusion", ["attention", "concat"])
+def test_explain_many_matches_one_at_a_time(tmp_path, fusion):
+    # Mixed lengths in one batch: the short rows are padded to the long title's length, so
+    # reading the image part at the wrong offset would show up as a mismatch here.
+    predictor = Predictor.load(
+        build_random_checkpoint(tmp_path, LABELS, fusion=fusion), device="cpu"
+    )
+    items = [
+        ProductInput(" ".join(["extra long navy cotton shirt"] * 8), drawn_image("square")),
+        ProductInput("", drawn_image("triangle", "green")),
+        ProductInput("Leather strap watch", None),
+        ProductInput("Red shoes", drawn_image("circle", "red", (30, 90))),
+    ]
+    batched = predictor.explain_many(items, batch_size=len(items))
+    assert len(batched) == len(items)
+    for item, many in zip(items, batched, strict=True):
+        one = predictor.explain(item)
+        assert [w for w, _ in many.tokens] == [w for w, _ in one.tokens]
+        assert torch.allclose(
+            torch.tensor([w for _, w in many.tokens]),
+            torch.tensor([w for _, w in one.tokens]),
+            atol=1e-5,
+        )
+        assert torch.allclose(torch.tensor(many.regions), torch.tensor(one.regions), atol=1e-5)
+        assert many.modality_weight == pytest.approx(one.modality_weight, abs=1e-5)
+        assert [ls.label for ls in many.prediction.labels] == [
+            ls.label for ls in one.prediction.labels
+        ]
+        assert [ls.score for ls in many.prediction.labels] == pytest.approx(
+            [ls.score for ls in one.prediction.labels], abs=1e-5
+        )
+        if item.image is not None:
+            assert sum(map(sum, many.regions)) == pytest.approx(1.0, abs=1e-5)
+        else:
+            assert sum(map(sum, many.regions)) == 0
+        if item.title.strip():
+            assert sum(w for _, w in many.tokens) == pytest.approx(1.0, abs=1e-5)
+        else:
+            assert many.tokens == ()
+    # Batches smaller than the list give the same explanations as one batch.
+    split = predictor.explain_many(items, batch_size=3)
+    for a, b in zip(split, batched, strict=True):
+        assert torch.allclose(torch.tensor(a.regions), torch.tensor(b.regions), atol=1e-5)
