@@ -116,6 +116,10 @@ class SuggestionBase(models.Model):
     # The shop category the top label matched (CATEGORY_MATCHER); blank when none matched.
     category_pk = models.CharField(_("matched category"), max_length=64, blank=True)
     auto_accepted = models.BooleanField(_("auto-accepted"), default=False)
+    # What the model attended to, computed by the worker in the same forward pass as ``labels``:
+    # {"tokens": [[word, weight], ...], "regions": 7x7 lists, "modality_weight": {"text",
+    # "image"}}; null until the row is ready (and for rows made before this field existed).
+    explanation = models.JSONField(_("explanation"), null=True, blank=True)
     model_name = models.CharField(_("model"), max_length=100, blank=True)
     model_version = models.CharField(_("model version"), max_length=50, blank=True)
     # sha256 of the title and image the suggestion is for (prodcat_django.fingerprint); blank
