@@ -8,8 +8,9 @@ Celery task) goes through these functions, so the rules live in one place:
 - a worker writes a result once (idempotent) and drops stale work;
 - a category a human decided is never overwritten by auto-accept.
 
-Nothing here imports torch at module level; :func:`run_suggestions`, :func:`suggest` and
-:func:`explain` load the model through :mod:`prodcat_django.classifier` when called.
+Nothing here imports torch at module level; :func:`run_suggestions` and :func:`suggest` load
+the model through :mod:`prodcat_django.classifier` when called. :func:`explain` never does: the
+worker stores each suggestion's explanation beside its labels.
 """
 
 from __future__ import annotations
@@ -339,10 +340,12 @@ def run_suggestions(suggestion_ids: Sequence[int]) -> RunReport:
     cannot be loaded the rows go back to pending and the exception propagates. Per row: a
     deleted product or a non-current row becomes obsolete; a product whose inputs changed since
     the row was queued gets a fresh suggestion instead; an unreadable image fails that row only,
-    with a readable error. The rest go through ``Predictor.predict`` in batches of
-    ``TASK_BATCH_SIZE``; each result is matched to a shop category by ``CATEGORY_MATCHER`` and
-    auto-accepted when ``AUTO_ACCEPT`` is on, the prediction clears the checkpoint's threshold, a
-    category matched, and no human decided the product's category.
+    with a readable error. The rest go through ``Predictor.explain_many`` in batches of
+    ``TASK_BATCH_SIZE``, so each ready row stores its labels and its explanation (title words,
+    7x7 photo regions, modality shares) from the same forward pass; each result is matched to
+    a shop category by ``CATEGORY_MATCHER`` and auto-accepted when ``AUTO_ACCEPT`` is on, the
+    prediction clears the checkpoint's threshold, a category matched, and no human decided the
+    product's category.
     """
     report = RunReport()
     ids = sorted({int(pk) for pk in suggestion_ids})
@@ -445,7 +448,7 @@ def _run_for_type(
         ).update(status=SuggestionStatus.PENDING, updated_at=timezone.now())
         raise
     try:
-        predictions = predictor.predict(
+        explanations = predictor.explain_many(
             [ProductInput(title=spec.get_title(p), image=img) for _, p, img in work],
             top_k=int(prodcat_settings.TOP_K),
             batch_size=batch_size,
@@ -459,7 +462,8 @@ def _run_for_type(
 
     info = predictor.info
     matcher = _cached_matcher(spec)
-    for (suggestion, product, _), prediction in zip(work, predictions, strict=True):
+    for (suggestion, product, _), explanation in zip(work, explanations, strict=True):
+        prediction = explanation.prediction
         category = matcher(prediction.top.label)
         written = CategorySuggestion.objects.filter(
             pk=suggestion.pk, status=SuggestionStatus.RUNNING, is_current=True
@@ -471,6 +475,7 @@ def _run_for_type(
             category_pk="" if category is None else str(category.pk),
             model_name=info.name,
             model_version=info.version,
+            explanation=_explanation_json(explanation),
             error="",
             updated_at=timezone.now(),
         )
@@ -767,32 +772,60 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
     return predictor.predict([ProductInput(title=title, image=image)], top_k=top_k)[0]
 
 
-def explain(suggestion: CategorySuggestion) -> Explanation:
-    """Which title words and image regions the model attended to for the suggestion's product.
-
-    Re-reads the product as it is now; raises ``ValidationError`` when it was deleted or its
-    image cannot be decoded.
+@dataclass(frozen=True)
+class StoredExplanation:
+    """A suggestion's explanation as the worker stored it; torch-free, so the web process can
+    show it. The fields mirror :class:`prodcat_django.ml.predictor.Explanation`, with the
+    suggestion's own labels in place of the ``prediction``.
     """
-    from prodcat_django.classifier import get_predictor
-    from prodcat_django.ml.images import InvalidImageError, load_image
-    from prodcat_django.ml.predictor import ProductInput
 
-    model = suggestion.content_type.model_class()
+    labels: tuple[tuple[str, float], ...]  # the suggestion's labels, best first
+    tokens: tuple[tuple[str, float], ...]  # title words and weights (sum 1; empty: no title)
+    regions: tuple[tuple[float, ...], ...]  # 7x7, row-major from top-left (sum 1; zeros: no image)
+    modality_weight: dict[str, float]  # share of attention mass on "text" vs "image"
+
+
+def _explanation_json(explanation: Explanation) -> dict[str, Any]:
+    return {
+        "tokens": [[word, float(weight)] for word, weight in explanation.tokens],
+        "regions": [[float(v) for v in row] for row in explanation.regions],
+        "modality_weight": {k: float(v) for k, v in explanation.modality_weight.items()},
+    }
+
+
+def explain(suggestion: CategorySuggestion) -> StoredExplanation:
+    """Which title words and photo regions the model attended to for this suggestion.
+
+    Reads what the worker stored with the suggestion (same forward pass as its labels); never
+    loads the model. Raises ``ValidationError`` (code ``no_explanation``) when the row has none:
+    not classified yet, failed, or classified before explanations were stored.
+    """
+    data = suggestion.explanation
+    if not isinstance(data, dict):
+        if suggestion.status in OPEN_STATUSES:
+            message = "The suggestion is not ready yet; its explanation comes with it."
+        elif suggestion.status == SuggestionStatus.FAILED:
+            message = "The suggestion failed, so there is nothing to explain."
+        else:
+            message = (
+                "This suggestion has no stored explanation (it was made before explanations "
+                "were stored); ask for a new suggestion to get one."
+            )
+        raise ValidationError(message, code="no_explanation")
     try:
-        spec = get_spec(model)
-        product = spec.model._default_manager.get(pk=suggestion.object_id)
-    except (LookupError, models.ObjectDoesNotExist):
-        raise ValidationError("The product of this suggestion no longer exists.") from None
-    try:
-        data = read_image_bytes(product, spec)
-        image = (
-            load_image(data, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS))
-            if data is not None
-            else None
+        return StoredExplanation(
+            labels=tuple((str(d["label"]), float(d["score"])) for d in suggestion.labels or ()),
+            tokens=tuple((str(word), float(w)) for word, w in data.get("tokens", ())),
+            regions=tuple(tuple(float(v) for v in row) for row in data.get("regions", ())),
+            modality_weight={
+                str(k): float(v) for k, v in (data.get("modality_weight") or {}).items()
+            },
         )
-    except (InvalidImageError, OSError) as exc:
-        raise ValidationError(f"The product's image cannot be read: {exc}") from None
-    return get_predictor().explain(ProductInput(title=spec.get_title(product), image=image))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"The stored explanation is malformed ({exc}); ask for a new suggestion.",
+            code="no_explanation",
+        ) from None
 
 
 # --------------------------------------------------------------------------- helpers

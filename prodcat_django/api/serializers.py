@@ -175,6 +175,16 @@ class SuggestionSerializer(serializers.ModelSerializer):
     )
     model = SuggestionModelSerializer(source="*", read_only=True)
     reviewed_by = serializers.SerializerMethodField()
+    explanation = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "What the model attended to, stored by the worker with the labels: "
+            '{"tokens": [[word, weight], ...], "regions": 7x7 weights (row-major from the '
+            'top-left of the photo), "modality_weight": {"text": share, "image": share}}. '
+            "Null until the suggestion is ready."
+        ),
+    )
 
     class Meta:
         model = CategorySuggestion
@@ -192,6 +202,7 @@ class SuggestionSerializer(serializers.ModelSerializer):
             "correction",
             "auto_accepted",
             "model",
+            "explanation",
             "fingerprint",
             "error",
             "note",

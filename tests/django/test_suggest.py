@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from prodcat_django import services
-from prodcat_django.models import CategorySuggestion
+from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from tests.conftest import TEST_LABELS
 from tests.django.conftest import png_bytes
 
@@ -67,27 +67,82 @@ def test_undecodable_image():
     assert _messages(exc)["image"]
 
 
+def _run(product) -> CategorySuggestion:
+    """Run the product's pending suggestion as the worker does and re-read it."""
+    suggestion = CategorySuggestion.objects.current_for(product).get()
+    services.run_suggestions([suggestion.pk])
+    suggestion.refresh_from_db()
+    return suggestion
+
+
 @pytest.mark.django_db
-def test_explain_a_suggestion(make_product):
+def test_the_worker_stores_the_explanation_with_the_suggestion(make_product):
     product = make_product(title="Red leather handbag", image=png_bytes())
-    explanation = services.explain(CategorySuggestion.objects.current_for(product).get())
-    assert [word for word, _ in explanation.tokens]
+    suggestion = _run(product)
+    assert suggestion.status == SuggestionStatus.READY
+    stored = suggestion.explanation
+    assert [word for word, _ in stored["tokens"]] == ["Red", "leather", "handbag"]
+    assert len(stored["regions"]) == 7 and all(len(row) == 7 for row in stored["regions"])
+    assert sum(map(sum, stored["regions"])) == pytest.approx(1.0, abs=1e-4)
+    assert sum(stored["modality_weight"].values()) == pytest.approx(1.0, abs=1e-4)
+
+    # Same forward pass as the labels: the model explains the product the same way again.
+    from prodcat_django.classifier import get_predictor
+    from prodcat_django.ml.images import load_image
+    from prodcat_django.ml.predictor import ProductInput
+
+    again = get_predictor().explain(
+        ProductInput("Red leather handbag", load_image(product.image.read())),
+        top_k=len(suggestion.labels),
+    )
+    assert [ls.label for ls in again.prediction.labels] == [d["label"] for d in suggestion.labels]
+    flat = [v for row in stored["regions"] for v in row]
+    assert flat == pytest.approx([v for row in again.regions for v in row], abs=1e-5)
+
+
+@pytest.mark.django_db
+def test_explain_reads_the_stored_explanation(make_product):
+    product = make_product(title="Red leather handbag", image=png_bytes())
+    suggestion = _run(product)
+    explanation = services.explain(suggestion)
+    assert [word for word, _ in explanation.tokens] == ["Red", "leather", "handbag"]
     assert sum(w for _, w in explanation.tokens) == pytest.approx(1.0, abs=1e-4)
     assert len(explanation.regions) == 7
     assert sum(sum(row) for row in explanation.regions) == pytest.approx(1.0, abs=1e-4)
+    assert explanation.labels == tuple((d["label"], d["score"]) for d in suggestion.labels)
+    # It does not need the product any more: the photo may go, the explanation stays.
+    product.delete()
+    assert services.explain(suggestion) == explanation
 
 
 @pytest.mark.django_db
-def test_explain_a_deleted_product(make_product):
+def test_explain_without_an_image(make_product):
+    product = make_product(title="Leather strap watch")
+    explanation = services.explain(_run(product))
+    assert sum(map(sum, explanation.regions)) == 0
+    assert explanation.modality_weight["image"] == 0
+    assert sum(w for _, w in explanation.tokens) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.django_db
+def test_explain_a_suggestion_without_one(make_product):
     product = make_product(title="Bag")
-    suggestion = CategorySuggestion.objects.current_for(product).get()
-    product.delete()
-    with pytest.raises(ValidationError, match="no longer exists"):
+    suggestion = _run(product)
+    CategorySuggestion.objects.filter(pk=suggestion.pk).update(explanation=None)  # an older row
+    suggestion.refresh_from_db()
+    with pytest.raises(ValidationError, match="ask for a new suggestion") as exc:
+        services.explain(suggestion)
+    assert exc.value.code == "no_explanation"
+
+    suggestion.status = SuggestionStatus.PENDING
+    with pytest.raises(ValidationError, match="not ready yet"):
         services.explain(suggestion)
 
 
 @pytest.mark.django_db
-def test_explain_with_a_broken_image(make_product):
+def test_a_broken_image_fails_the_row_and_stores_no_explanation(make_product):
     product = make_product(title="Bag", image=b"nope")
-    with pytest.raises(ValidationError, match="cannot be read"):
-        services.explain(CategorySuggestion.objects.current_for(product).get())
+    suggestion = _run(product)
+    assert suggestion.status == SuggestionStatus.FAILED and suggestion.explanation is None
+    with pytest.raises(ValidationError, match="failed"):
+        services.explain(suggestion)
