@@ -168,7 +168,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         ),
         (
             gettext_lazy("Why the model suggested it"),
-            {"fields": ["explanation"], "classes": ["prodcat-explanation-fieldset"]},
+            {"fields": ["explanation_display"], "classes": ["prodcat-explanation-fieldset"]},
         ),
         (
             gettext_lazy("Processing"),
@@ -331,8 +331,9 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description=gettext_lazy("explanation"))
-    def explanation(self, obj: CategorySuggestion) -> str:
-        # Computing it runs the model, so the change page fetches it after loading.
+    def explanation_display(self, obj: CategorySuggestion) -> str:
+        # The worker stored it with the suggestion (no model runs here); explanation.js loads
+        # the fragment into the page, and the link opens it alone without JavaScript.
         url = reverse(
             f"{self.admin_site.name}:prodcat_django_categorysuggestion_explanation",
             args=[obj.pk],
@@ -404,12 +405,8 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         context: dict[str, Any] = {"suggestion": obj}
         try:
             explanation = services.explain(obj)
-        except ValidationError as exc:
+        except ValidationError as exc:  # none stored: not ready, failed, or made before
             context["error"] = " ".join(exc.messages)
-        except Exception as exc:  # the model or checkpoint failing must not 500 the admin
-            context["error"] = _("The model could not explain this product: %(error)s") % {
-                "error": f"{type(exc).__name__}: {exc}"
-            }
         else:
             product = _product(obj)
             spec = _spec_for(obj)
@@ -419,7 +416,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 heat_map=heat_map(
                     _image_url(product, spec), explanation.regions, str(product or "")
                 ),
-                labels=score_bars([(ls.label, ls.score) for ls in explanation.prediction.labels]),
+                labels=score_bars(list(explanation.labels)),
                 text_share=round(100 * float(share.get("text", 0.0))),
                 image_share=round(100 * float(share.get("image", 0.0))),
             )

@@ -328,25 +328,72 @@ def test_change_page_correct_button(reviewer_client, make_suggestion, categories
     assert reviewer_client.get(url).status_code == 405
 
 
-def test_explanation_fragment_from_the_tiny_model(
-    reviewer_client, make_suggestion, model_checkpoint
-):
-    suggestion = make_suggestion("leather ankle boots", image=png_bytes("green"))
+def _explanation_html(client, suggestion: CategorySuggestion) -> str:
     url = reverse("admin:prodcat_django_categorysuggestion_explanation", args=[suggestion.pk])
-    html = reviewer_client.get(url).content.decode()
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_explanation_fragment_of_a_worker_run_suggestion(
+    reviewer_client, make_suggestion, model_checkpoint, monkeypatch
+):
+    from prodcat_django import classifier, services
+
+    suggestion = make_suggestion(
+        "leather ankle boots", status=SuggestionStatus.PENDING, image=png_bytes("green")
+    )
+    assert services.run_suggestions([suggestion.pk]).ready == [suggestion.pk]
+    suggestion.refresh_from_db()
+    assert sum(map(sum, suggestion.explanation["regions"])) == pytest.approx(1.0, abs=1e-4)
+
+    # The web process shows what the worker stored: no model is loaded for it.
+    classifier.clear_cache()
+    monkeypatch.setattr(classifier, "get_predictor", _no_model_in_the_web_process)
+    html = _explanation_html(reviewer_client, suggestion)
+    assert not classifier._predictors
 
     assert html.count('class="prodcat-heatmap__cell"') == 49
     assert [w for w in ("leather", "ankle", "boots") if w in html] == ["leather", "ankle", "boots"]
     assert "Attention on the title:" in html
+    assert suggestion.labels[0]["label"] in html
 
 
-def test_explanation_error_is_shown_not_raised(reviewer_client, make_suggestion, model_checkpoint):
-    suggestion = make_suggestion("boots")
-    product_of(suggestion).delete()
-    url = reverse("admin:prodcat_django_categorysuggestion_explanation", args=[suggestion.pk])
-    response = reviewer_client.get(url)
-    assert response.status_code == 200
-    assert "no longer exists" in response.content.decode()
+def _no_model_in_the_web_process() -> None:
+    raise AssertionError("the explanation view must not load the model")
+
+
+def test_explanation_fragment_renders_stored_data_only(
+    reviewer_client, make_suggestion, monkeypatch
+):
+    from prodcat_django import classifier
+
+    regions = [[0.0] * 7 for _ in range(7)]
+    regions[2][3] = 1.0
+    suggestion = make_suggestion(
+        "wool scarf",
+        [("Bags", 0.7), ("Shoes", 0.3)],
+        image=png_bytes("blue"),
+        explanation={
+            "tokens": [["wool", 0.25], ["scarf", 0.75]],
+            "regions": regions,
+            "modality_weight": {"text": 0.4, "image": 0.6},
+        },
+    )
+    classifier.clear_cache()
+    monkeypatch.setattr(classifier, "get_predictor", _no_model_in_the_web_process)
+    html = _explanation_html(reviewer_client, suggestion)
+    assert not classifier._predictors
+    assert "row 3, column 4: 100.0%" in html
+    assert "Attention on the title: 40%, on the photo: 60%." in html
+    assert "wool" in html and "scarf" in html and "Bags" in html
+
+
+def test_explanation_error_is_shown_not_raised(reviewer_client, make_suggestion):
+    suggestion = make_suggestion("boots")  # made as before explanations were stored
+    html = _explanation_html(reviewer_client, suggestion)
+    assert "ask for a new suggestion" in html
+    assert 'class="prodcat-heatmap__cell"' not in html
 
 
 def test_search_by_label_or_product_id(reviewer_client, make_suggestion):
