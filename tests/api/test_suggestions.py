@@ -138,6 +138,10 @@ def test_get_shows_the_stored_suggestion(ready_suggestion, viewer) -> None:
     assert body["reviewed_by"] is None and body["reviewed_at"] is None
     assert body["error"] == "" and body["correction"] is None
     assert set(body) >= {"created_at", "updated_at", "fingerprint", "is_current"}
+    explanation = body["explanation"]  # stored by the worker with the labels
+    assert [word for word, _ in explanation["tokens"]] == ["Canvas", "tote", "bag"]
+    assert sum(map(sum, explanation["regions"])) == pytest.approx(1.0, abs=1e-4)
+    assert set(explanation["modality_weight"]) == {"text", "image"}
 
 
 # --------------------------------------------------------------------------- accept
