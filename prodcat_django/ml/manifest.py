@@ -185,17 +185,26 @@ def _version_key(version: str) -> tuple:
 
 
 def default_checkpoint_dir() -> Path:
-    """The shipped checkpoint: ``<repo>/model_checkpoint/<name>/<latest version>``.
+    """The shipped checkpoint, ``model_checkpoint/<name>/<latest version>``.
 
-    ``PRODCAT_CHECKPOINT`` (a checkpoint folder) overrides it.
+    Looked up inside the installed package first (a wheel carries it as
+    ``prodcat_django/model_checkpoint/``), then at the top of a source checkout.
+    ``PRODCAT_CHECKPOINT`` (a checkpoint folder) overrides both.
     """
     env = os.environ.get("PRODCAT_CHECKPOINT")
     if env:
         return Path(env)
-    base = Path(__file__).resolve().parents[2] / "model_checkpoint" / DEFAULT_CHECKPOINT_NAME
-    versions = (
-        [d for d in base.iterdir() if (d / "manifest.json").is_file()] if base.is_dir() else []
+    package = Path(__file__).resolve().parents[1]
+    candidates = [
+        root / "model_checkpoint" / DEFAULT_CHECKPOINT_NAME for root in (package, package.parent)
+    ]
+    for base in candidates:
+        versions = (
+            [d for d in base.iterdir() if (d / "manifest.json").is_file()] if base.is_dir() else []
+        )
+        if versions:
+            return max(versions, key=lambda d: _version_key(d.name))
+    raise CheckpointError(
+        f"no shipped checkpoint found (no <version>/manifest.json under "
+        f"{' or '.join(str(c) for c in candidates)}); set PRODCAT['CHECKPOINT']"
     )
-    if not versions:
-        raise CheckpointError(f"{base}: no shipped checkpoint found (no <version>/manifest.json)")
-    return max(versions, key=lambda d: _version_key(d.name))
