@@ -1,12 +1,17 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite: the tiny checkpoint, and the test shop's categories and
+products."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.testapp.models import Category, Product
 
 #: Category names of the test shop, and the labels of the tiny test checkpoint.
 TEST_LABELS = ("Shoes", "Watches", "Bags", "Home Decor")
@@ -33,3 +38,41 @@ def prodcat_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     yield path
     settings.PRODCAT = previous
     clear_cache()
+
+
+@pytest.fixture
+def model_checkpoint(prodcat_checkpoint: Path, settings: Any) -> Path:
+    """The tiny 4-label random checkpoint as PRODCAT["CHECKPOINT"] for one test."""
+    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(prodcat_checkpoint)}
+    return prodcat_checkpoint
+
+
+@pytest.fixture
+def categories(db: None) -> dict[str, Category]:
+    """The test shop's categories, one per TEST_LABELS name."""
+    from django.utils.text import slugify
+
+    from tests.testapp.models import Category
+
+    return {
+        label: Category.objects.create(name=label, slug=slugify(label)) for label in TEST_LABELS
+    }
+
+
+@pytest.fixture
+def make_product(db: None) -> Callable[..., Product]:
+    """Saves a test shop product, with a photo when given ``image`` bytes."""
+    from django.core.files.base import ContentFile
+
+    from tests.testapp.models import Product
+
+    def make(
+        title: str = "Leather ankle boots", image: bytes | None = None, **fields: Any
+    ) -> Product:
+        product = Product(title=title, **fields)
+        if image is not None:
+            product.image.save("photo.png", ContentFile(image), save=False)
+        product.save()
+        return product
+
+    return make

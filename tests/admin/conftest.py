@@ -1,61 +1,23 @@
-"""Fixtures of the admin tests: the test admin URLs, products drawn with Pillow, suggestions
-in a chosen state, and staff users with and without the review permission."""
+"""Fixtures of the admin tests: the test admin URLs, suggestions in a chosen state, and staff
+users with and without the review permission."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.core.files.base import ContentFile
+from django.contrib.auth.models import User
 from django.test import Client
-from django.utils.text import slugify
-from PIL import Image, ImageDraw
 
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
-from tests.conftest import TEST_LABELS
+from tests.shop_data import make_user, media_root  # noqa: F401 - media_root is autouse
 from tests.testapp.models import Category, Product
 
 
 @pytest.fixture(autouse=True)
 def admin_urls(settings: Any) -> None:
     settings.ROOT_URLCONF = "tests.admin.urls"
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
-
-
-def png_bytes(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
-    image = Image.new("RGB", size, color)
-    ImageDraw.Draw(image).ellipse((8, 8, size[0] - 8, size[1] - 8), fill="white")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def categories(db: None) -> dict[str, Category]:
-    return {
-        label: Category.objects.create(name=label, slug=slugify(label)) for label in TEST_LABELS
-    }
-
-
-@pytest.fixture
-def make_product(db: None) -> Callable[..., Product]:
-    def make(title: str = "Leather ankle boots", image: bytes | None = None, **fields: Any):
-        product = Product(title=title, **fields)
-        if image is not None:
-            product.image.save("photo.png", ContentFile(image), save=False)
-        product.save()
-        return product
-
-    return make
 
 
 @pytest.fixture
@@ -94,31 +56,24 @@ def make_suggestion(
     return make
 
 
-def _staff(username: str, *, review: bool, superuser: bool = False) -> User:
-    if superuser:
-        return User.objects.create_superuser(username, password="pw")
-    user = User.objects.create_user(username, password="pw", is_staff=True)
-    codenames = [
-        "view_categorysuggestion",
-        "view_suggestionbatch",
-        "view_product",
-        "change_product",
-    ]
-    if review:
-        codenames.append("review_categorysuggestion")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return User.objects.get(pk=user.pk)  # fresh: no stale permission cache
+#: What every staff user of these tests may do; reviewers may also review suggestions.
+STAFF_PERMISSIONS = (
+    "view_categorysuggestion",
+    "view_suggestionbatch",
+    "view_product",
+    "change_product",
+)
 
 
 @pytest.fixture
 def reviewer(db: None) -> User:
-    return _staff("reviewer", review=True)
+    return make_user("reviewer", *STAFF_PERMISSIONS, "review_categorysuggestion", is_staff=True)
 
 
 @pytest.fixture
 def clerk(db: None) -> User:
     """Staff who may view suggestions and edit products, but not review suggestions."""
-    return _staff("clerk", review=False)
+    return make_user("clerk", *STAFF_PERMISSIONS, is_staff=True)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from prodcat_django.models import (
     SuggestionDecision,
     SuggestionStatus,
 )
-from tests.admin.conftest import png_bytes
+from tests.shop_data import png_bytes
 from tests.testapp.models import Product
 
 CHANGELIST = "admin:prodcat_django_categorysuggestion_changelist"
@@ -120,12 +120,6 @@ def test_batch_filter(reviewer_client, make_product, categories):
     response = reviewer_client.get(changelist_url(batch=batch.pk))
     assert {s.object_id for s in response.context["cl"].result_list} == {str(p.pk) for p in inside}
     assert reviewer_client.get(changelist_url(batch="nonsense")).status_code == 200
-
-
-@pytest.fixture
-def model_checkpoint(prodcat_checkpoint, settings):
-    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(prodcat_checkpoint)}
-    return prodcat_checkpoint
 
 
 def test_changelist_query_count_does_not_grow_with_rows(

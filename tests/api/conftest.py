@@ -3,29 +3,23 @@ with Pillow, the tiny random checkpoint, and a clean throttle cache."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.core.files.base import ContentFile
-from django.utils.text import slugify
-from PIL import Image, ImageDraw
 from rest_framework.test import APIClient
 
 from prodcat_django import services
 from prodcat_django.models import CategorySuggestion
-from tests.conftest import TEST_LABELS
+from tests.shop_data import (  # noqa: F401 - fixtures shared with the Django and admin tests
+    make_user,
+    media_root,
+    png_bytes,
+)
 from tests.testapp.models import Category, Product
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +29,9 @@ def _fresh_throttle_counts() -> None:
 
 
 @pytest.fixture
-def checkpoint(prodcat_checkpoint: Path, settings: Any) -> Path:
+def checkpoint(model_checkpoint: Path) -> Path:
     """The tiny random checkpoint (labels TEST_LABELS) as PRODCAT["CHECKPOINT"]."""
-    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(prodcat_checkpoint)}
-    return prodcat_checkpoint
+    return model_checkpoint
 
 
 @pytest.fixture
@@ -49,28 +42,6 @@ def prodcat_setting(settings: Any, checkpoint: Path) -> Callable[..., None]:
         settings.PRODCAT = {**settings.PRODCAT, **values}
 
     return set_
-
-
-@pytest.fixture
-def categories(db: None) -> dict[str, Category]:
-    return {
-        label: Category.objects.create(name=label, slug=slugify(label)) for label in TEST_LABELS
-    }
-
-
-def picture(color: str = "navy", size: tuple[int, int] = (64, 48), fmt: str = "PNG") -> bytes:
-    image = Image.new("RGB", size, color)
-    ImageDraw.Draw(image).rectangle((8, 8, size[0] - 8, size[1] - 8), fill="white")
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def make_user(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, password="pw")
-    for codename in codenames:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    return User.objects.get(pk=user.pk)  # fresh: no stale permission cache
 
 
 @pytest.fixture
@@ -102,23 +73,11 @@ def client_for(user: User | None) -> APIClient:
 
 
 @pytest.fixture
-def make_product(db: None) -> Callable[..., Product]:
-    def make(title: str = "Leather ankle boots", image: bytes | None = None) -> Product:
-        product = Product(title=title)
-        if image is not None:
-            product.image.save("photo.png", ContentFile(image), save=False)
-        product.save()
-        return product
-
-    return make
-
-
-@pytest.fixture
 def ready_suggestion(
     checkpoint: Path, categories: dict[str, Category], make_product: Callable[..., Product]
 ) -> CategorySuggestion:
     """A product saved with a photo, its suggestion run by the worker code with the tiny model."""
-    product = make_product("Canvas tote bag", picture())
+    product = make_product("Canvas tote bag", png_bytes())
     suggestion = CategorySuggestion.objects.current_for(product).get()
     report = services.run_suggestions([suggestion.pk])
     assert report.ready == [suggestion.pk]

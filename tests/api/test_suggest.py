@@ -13,8 +13,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from prodcat_django.ml.manifest import read_checkpoint
-from tests.api.conftest import client_for, picture
+from tests.api.conftest import client_for
 from tests.conftest import TEST_LABELS
+from tests.shop_data import png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -64,9 +65,9 @@ def test_title_only_returns_top_k_labels_with_model_and_threshold(checkpoint, vi
 
 def test_image_only_and_both_inputs(checkpoint, viewer) -> None:
     client = client_for(viewer)
-    image_only = client.post(URL, {"image": upload(picture())}, format="multipart")
+    image_only = client.post(URL, {"image": upload(png_bytes())}, format="multipart")
     both = client.post(
-        URL, {"title": "Wall clock", "image": upload(picture("teal"))}, format="multipart"
+        URL, {"title": "Wall clock", "image": upload(png_bytes("teal"))}, format="multipart"
     )
     assert image_only.status_code == 200, image_only.content
     assert both.status_code == 200, both.content
@@ -99,7 +100,7 @@ def test_bad_top_k_is_a_field_error(checkpoint, viewer, top_k: str) -> None:
 
 def test_oversized_image_is_413_saying_the_limit(prodcat_setting: Callable, viewer) -> None:
     prodcat_setting(MAX_UPLOAD_BYTES=1000)
-    data = picture(size=(40, 40), fmt="BMP")  # uncompressed: 4,854 bytes
+    data = png_bytes(size=(40, 40), fmt="BMP")  # uncompressed: 4,854 bytes
     response = client_for(viewer).post(URL, {"image": upload(data, "a.bmp")}, format="multipart")
     assert response.status_code == 413
     message = response.json()["image"][0]
@@ -126,7 +127,7 @@ def test_bytes_that_are_not_an_image_are_a_400_saying_so(checkpoint, viewer) -> 
 
 
 def test_truncated_image_is_a_400(checkpoint, viewer) -> None:
-    data = picture(fmt="PNG")[:60]
+    data = png_bytes(fmt="PNG")[:60]
     response = client_for(viewer).post(URL, {"image": upload(data)}, format="multipart")
     assert response.status_code == 400
     assert "image" in response.json()
@@ -135,7 +136,7 @@ def test_truncated_image_is_a_400(checkpoint, viewer) -> None:
 def test_too_many_pixels_is_a_400_naming_the_limit(prodcat_setting: Callable, viewer) -> None:
     prodcat_setting(MAX_IMAGE_PIXELS=1000)
     response = client_for(viewer).post(
-        URL, {"image": upload(picture(size=(64, 48)))}, format="multipart"
+        URL, {"image": upload(png_bytes(size=(64, 48)))}, format="multipart"
     )
     assert response.status_code == 400
     message = response.json()["image"][0]

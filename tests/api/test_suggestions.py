@@ -13,7 +13,8 @@ from prodcat_django.models import (
     SuggestionDecision,
     SuggestionStatus,
 )
-from tests.api.conftest import client_for, make_user, picture
+from tests.api.conftest import client_for
+from tests.shop_data import make_user, png_bytes
 from tests.testapp.models import Product, VendorItem
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,7 @@ def test_queue_returns_202_with_the_pending_suggestion_and_its_url(
 def test_queued_suggestion_is_run_after_commit(
     checkpoint, categories, make_product, editor, django_capture_on_commit_callbacks
 ) -> None:
-    product = make_product("Suede loafers", picture("maroon"))
+    product = make_product("Suede loafers", png_bytes("maroon"))
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(editor).post(queue_url(product.pk))
     assert response.status_code == 202

@@ -8,7 +8,8 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.api.conftest import client_for, make_user
+from tests.api.conftest import client_for
+from tests.shop_data import make_user
 
 pytestmark = pytest.mark.django_db
 

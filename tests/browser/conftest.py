@@ -19,8 +19,6 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from tests.admin.conftest import (  # noqa: F401 - fixtures shared with the admin tests
     admin_urls,
-    categories,
-    make_product,
     make_suggestion,
     media_root,
 )

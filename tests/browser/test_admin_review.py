@@ -9,17 +9,10 @@ import pytest
 from django.contrib.auth.models import User
 
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
-from tests.admin.conftest import png_bytes
+from tests.shop_data import png_bytes
 from tests.testapp.models import Product
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def model_checkpoint(prodcat_checkpoint: Path, settings: Any) -> Path:
-    # Saving a product runs the (eager) task: give it the tiny checkpoint.
-    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(prodcat_checkpoint)}
-    return prodcat_checkpoint
 
 
 def log_in(page: Any, base_url: str) -> None:

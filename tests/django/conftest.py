@@ -3,32 +3,18 @@ Pillow, reviewers, and the tiny random checkpoints."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.core.files.base import ContentFile
-from PIL import Image, ImageDraw
+from django.contrib.auth.models import User
 
 from prodcat_django.classifier import clear_cache
-from tests.conftest import TEST_LABELS
-from tests.testapp.models import Category, Product
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
-
-
-@pytest.fixture
-def model_checkpoint(prodcat_checkpoint: Path, settings: Any) -> Path:
-    """The tiny 4-label random checkpoint as PRODCAT["CHECKPOINT"] for one test."""
-    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(prodcat_checkpoint)}
-    return prodcat_checkpoint
+from tests.shop_data import (  # noqa: F401 - fixtures shared with the API and admin tests
+    make_user,
+    media_root,
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,50 +36,11 @@ def confident_checkpoint(
 
 
 @pytest.fixture
-def categories(db: None) -> dict[str, Category]:
-    from django.utils.text import slugify
-
-    return {
-        label: Category.objects.create(name=label, slug=slugify(label)) for label in TEST_LABELS
-    }
-
-
-def png_bytes(color: str = "red", size: tuple[int, int] = (64, 48), fmt: str = "PNG") -> bytes:
-    """A small picture: a coloured background with a white ellipse."""
-    image = Image.new("RGB", size, color)
-    ImageDraw.Draw(image).ellipse((8, 8, size[0] - 8, size[1] - 8), fill="white")
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def make_product(db: None) -> Callable[..., Product]:
-    def make(
-        title: str = "Leather ankle boots", image: bytes | None = None, **fields: Any
-    ) -> Product:
-        product = Product(title=title, **fields)
-        if image is not None:
-            product.image.save("photo.png", ContentFile(image), save=False)
-        product.save()
-        return product
-
-    return make
-
-
-def _user(username: str, *, review: bool) -> User:
-    user = User.objects.create_user(username, password="pw")
-    if review:
-        user.user_permissions.add(Permission.objects.get(codename="review_categorysuggestion"))
-    return User.objects.get(pk=user.pk)  # fresh: no stale permission cache
-
-
-@pytest.fixture
 def reviewer(db: None) -> User:
-    return _user("reviewer", review=True)
+    return make_user("reviewer", "review_categorysuggestion")
 
 
 @pytest.fixture
 def clerk(db: None) -> User:
-    """A staff user without the review permission."""
-    return _user("clerk", review=False)
+    """A user without the review permission."""
+    return make_user("clerk")

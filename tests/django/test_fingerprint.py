@@ -9,7 +9,7 @@ from prodcat_django.fingerprint import (
     normalize_title,
     product_fingerprint,
 )
-from tests.django.conftest import png_bytes
+from tests.shop_data import png_bytes
 
 
 def test_fingerprint_is_sha256_hex_and_deterministic():

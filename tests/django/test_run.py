@@ -5,7 +5,7 @@ import pytest
 from prodcat_django import services
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from tests.conftest import TEST_LABELS
-from tests.django.conftest import png_bytes
+from tests.shop_data import png_bytes
 from tests.testapp.models import Product, VendorItem
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("model_checkpoint")]

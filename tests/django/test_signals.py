@@ -3,7 +3,7 @@ from django.core import serializers
 from django.core.files.base import ContentFile
 
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
-from tests.django.conftest import png_bytes
+from tests.shop_data import png_bytes
 from tests.testapp.models import Product
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from prodcat_django import services
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from tests.conftest import TEST_LABELS
-from tests.django.conftest import png_bytes
+from tests.shop_data import png_bytes
 
 pytestmark = pytest.mark.usefixtures("model_checkpoint")
 
