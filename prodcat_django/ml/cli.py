@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from prodcat_django.ml.data import DataError, fingerprint, read_products
+from prodcat_django.ml.data import DataError, Product, fingerprint, read_products
 from prodcat_django.ml.images import InvalidImageError
 from prodcat_django.ml.manifest import CheckpointError
 
@@ -119,7 +119,14 @@ def cmd_train(args: argparse.Namespace) -> dict:
     )
     from prodcat_django.ml.evaluation import evaluate_split, summary
     from prodcat_django.ml.features import FeatureCache
-    from prodcat_django.ml.train import TrainOptions, conditions, encode_split, options_dict, train
+    from prodcat_django.ml.train import (
+        EncodedSplit,
+        TrainOptions,
+        conditions,
+        encode_split,
+        options_dict,
+        train,
+    )
 
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
         # A half-overwritten folder would mix files from two runs under one manifest.
@@ -194,20 +201,27 @@ def cmd_train(args: argparse.Namespace) -> dict:
         device=device,
         progress=not args.quiet,
     )
-    val_metrics = {}
-    for name, (col, img) in conditions(val_split, options).items():
-        report = evaluate_split(
-            result.model,
-            val_split,
-            [p.label for p in val_products],
-            labels,
-            result.temperature,
-            result.threshold,
-            column=col,
-            use_image=img,
-            device=device,
-        )
-        val_metrics[name] = summary(report)
+
+    def metrics_by_condition(split: EncodedSplit, products: list[Product]) -> dict:
+        """The trained model's summary on ``split`` under each input condition."""
+        return {
+            name: summary(
+                evaluate_split(
+                    result.model,
+                    split,
+                    [p.label for p in products],
+                    labels,
+                    result.temperature,
+                    result.threshold,
+                    column=col,
+                    use_image=img,
+                    device=device,
+                )
+            )
+            for name, (col, img) in conditions(split, options).items()
+        }
+
+    val_metrics = metrics_by_condition(val_split, val_products)
     test_metrics = {}
     data_files = [args.train, args.val]
     if args.test:
@@ -216,19 +230,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
         test_split = encode_split(
             test_products, cache, labels, test_columns, ("orig",), args.missing_images
         )
-        for name, (col, img) in conditions(test_split, options).items():
-            report = evaluate_split(
-                result.model,
-                test_split,
-                [p.label for p in test_products],
-                labels,
-                result.temperature,
-                result.threshold,
-                column=col,
-                use_image=img,
-                device=device,
-            )
-            test_metrics[name] = summary(report)
+        test_metrics = metrics_by_condition(test_split, test_products)
     out = args.out
     if out.exists():
         shutil.rmtree(out)  # --overwrite: start from an empty folder
