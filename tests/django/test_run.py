@@ -74,6 +74,21 @@ def test_a_bad_image_fails_only_its_row(make_product, categories):
     assert failed.labels == []
 
 
+def test_a_missing_image_file_redoes_the_row_then_fails_it(make_product, categories):
+    product = make_product(title="Boots", image=png_bytes())
+    queued = _current(product)
+    product.image.storage.delete(product.image.name)
+    # Fingerprinted as "no image" now: the inputs changed, so a fresh row is queued...
+    assert services.run_suggestions([queued.pk]).obsolete == [queued.pk]
+    fresh = _current(product)
+    assert fresh.pk != queued.pk
+    # ...and that one fails, since the file it should read is not there.
+    assert services.run_suggestions([fresh.pk]).failed == [fresh.pk]
+    fresh.refresh_from_db()
+    assert fresh.status == SuggestionStatus.FAILED
+    assert fresh.error.startswith("unreadable image:")
+
+
 def test_too_many_pixels_fails_with_a_readable_error(make_product, settings):
     settings.PRODCAT = {**settings.PRODCAT, "MAX_IMAGE_PIXELS": 1000}
     product = make_product(title="Poster", image=png_bytes(size=(100, 100)))
