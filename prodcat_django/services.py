@@ -30,7 +30,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from prodcat_django.conf import prodcat_settings
-from prodcat_django.fingerprint import product_fingerprint, read_image_bytes
+from prodcat_django.fingerprint import compute_fingerprint, product_fingerprint, read_image_bytes
 from prodcat_django.models import (
     DECIDED_STATUSES,
     OPEN_STATUSES,
@@ -394,14 +394,22 @@ def _run_for_type(
 
     products = spec.model._default_manager.in_bulk([s.object_id for s in suggestions])
     products = {str(pk): obj for pk, obj in products.items()}
-    work: list[tuple[CategorySuggestion, models.Model, Any]] = []
+    work: list[tuple[CategorySuggestion, models.Model, str, Any]] = []
     for suggestion in suggestions:
         product = products.get(suggestion.object_id)
         if product is None:
             _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="the product was deleted")
             report.obsolete.append(suggestion.pk)
             continue
-        fingerprint = product_fingerprint(product, spec)
+        title = spec.get_title(product)
+        # One read of the image serves the fingerprint and the model. A file that cannot be
+        # read fingerprints as "no image" (as product_fingerprint does) and fails the row below.
+        unreadable: OSError | None = None
+        try:
+            data = read_image_bytes(product, spec)
+        except OSError as exc:
+            data, unreadable = None, exc
+        fingerprint = compute_fingerprint(title, data)
         if suggestion.fingerprint and suggestion.fingerprint != fingerprint:
             # Changed behind the signal's back (queryset.update, raw SQL): redo it.
             _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="the product changed")
@@ -410,9 +418,9 @@ def _run_for_type(
             continue
         if not suggestion.fingerprint:
             CategorySuggestion.objects.filter(pk=suggestion.pk).update(fingerprint=fingerprint)
-        title = spec.get_title(product)
         try:
-            data = read_image_bytes(product, spec)
+            if unreadable is not None:
+                raise unreadable
             image = (
                 load_image(data, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS))
                 if data is not None
@@ -430,7 +438,7 @@ def _run_for_type(
             )
             report.failed.append(suggestion.pk)
             continue
-        work.append((suggestion, product, image))
+        work.append((suggestion, product, title, image))
     if not work:
         return
 
@@ -444,25 +452,25 @@ def _run_for_type(
         # The worker's setup is broken, not these products: leave them for a later run
         # (dispatch_pending) and let the task fail loudly.
         CategorySuggestion.objects.filter(
-            pk__in=[s.pk for s, _, _ in work], status=SuggestionStatus.RUNNING
+            pk__in=[s.pk for s, *_ in work], status=SuggestionStatus.RUNNING
         ).update(status=SuggestionStatus.PENDING, updated_at=timezone.now())
         raise
     try:
         explanations = predictor.explain_many(
-            [ProductInput(title=spec.get_title(p), image=img) for _, p, img in work],
+            [ProductInput(title=title, image=image) for _, _, title, image in work],
             top_k=int(prodcat_settings.TOP_K),
             batch_size=batch_size,
         )
     except Exception as exc:
         logger.exception("prodcat: the model failed on %d product(s)", len(work))
-        ids = [s.pk for s, _, _ in work]
+        ids = [s.pk for s, *_ in work]
         _finish(ids, SuggestionStatus.FAILED, error=f"model error: {type(exc).__name__}: {exc}")
         report.failed.extend(ids)
         return
 
     info = predictor.info
     matcher = _cached_matcher(spec)
-    for (suggestion, product, _), explanation in zip(work, explanations, strict=True):
+    for (suggestion, product, *_), explanation in zip(work, explanations, strict=True):
         prediction = explanation.prediction
         category = matcher(prediction.top.label)
         written = CategorySuggestion.objects.filter(
