@@ -1,6 +1,6 @@
 'use strict';
-// Loads the suggestion's explanation (title words, photo heat map) after the change page
-// has rendered: computing it runs the model, so the page itself never waits for it.
+// Loads the suggestion's explanation (title words, photo heat map) into the change page
+// from its fragment view, the page the link opens on its own without JavaScript.
 {
     function load(slot) {
         const url = slot.dataset.prodcatExplainUrl;
