@@ -8,7 +8,7 @@
   :func:`enable_suggestions` (from :mod:`prodcat_django.admin_mixins`, re-exported here).
 
 A custom ``AdminSite`` can register these classes itself; links follow the site's namespace.
-Importing this module never imports torch; the explanation view loads the model on demand.
+Nothing here imports torch or loads the model: the explanation view shows what the worker stored.
 """
 
 from django.contrib import admin
