@@ -35,15 +35,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from prodcat_django import services
-from prodcat_django.admin_display import (
+from prodcat_django.admin.display import (
     heat_map,
     score_bars,
     status_badge,
     thumbnail,
     token_weights,
 )
-from prodcat_django.admin_filters import BatchFilter, PredictedLabelFilter, ScoreBandFilter
-from prodcat_django.admin_mixins import ADMIN_MEDIA, selection_context
+from prodcat_django.admin.filters import BatchFilter, PredictedLabelFilter, ScoreBandFilter
+from prodcat_django.admin.product import ADMIN_MEDIA, selection_context
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from prodcat_django.registry import NotRegistered, ProductSpec, get_spec
 

@@ -1,11 +1,11 @@
 """prodcat's admin: registers the review admin, batches and the audit trail on ``admin.site``.
 
-- :class:`~prodcat_django.admin_review.CategorySuggestionAdmin`: review suggestions (accept,
+- :class:`~prodcat_django.admin.review.CategorySuggestionAdmin`: review suggestions (accept,
   reject, reject with a chosen category), see why the model suggested them.
-- :class:`~prodcat_django.admin_history.SuggestionBatchAdmin`: bulk requests and their
-  progress page; :class:`~prodcat_django.admin_history.SuggestionDecisionAdmin`: the audit trail.
+- :class:`~prodcat_django.admin.history.SuggestionBatchAdmin`: bulk requests and their
+  progress page; :class:`~prodcat_django.admin.history.SuggestionDecisionAdmin`: the audit trail.
 - For the shop's product admin: :class:`SuggestCategoriesAdminMixin` and
-  :func:`enable_suggestions` (from :mod:`prodcat_django.admin_mixins`, re-exported here).
+  :func:`enable_suggestions` (from :mod:`prodcat_django.admin.product`, re-exported here).
 
 A custom ``AdminSite`` can register these classes itself; links follow the site's namespace.
 Nothing here imports torch or loads the model: the explanation view shows what the worker stored.
@@ -13,9 +13,9 @@ Nothing here imports torch or loads the model: the explanation view shows what t
 
 from django.contrib import admin
 
-from prodcat_django.admin_history import SuggestionBatchAdmin, SuggestionDecisionAdmin
-from prodcat_django.admin_mixins import SuggestCategoriesAdminMixin, enable_suggestions
-from prodcat_django.admin_review import CategorySuggestionAdmin
+from prodcat_django.admin.history import SuggestionBatchAdmin, SuggestionDecisionAdmin
+from prodcat_django.admin.product import SuggestCategoriesAdminMixin, enable_suggestions
+from prodcat_django.admin.review import CategorySuggestionAdmin
 from prodcat_django.models import CategorySuggestion, SuggestionBatch, SuggestionDecision
 
 __all__ = [

@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from prodcat_django import services
-from prodcat_django.admin_display import status_badge
+from prodcat_django.admin.display import status_badge
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 

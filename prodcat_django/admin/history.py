@@ -20,7 +20,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from prodcat_django.admin_mixins import ADMIN_MEDIA
+from prodcat_django.admin.product import ADMIN_MEDIA
 from prodcat_django.models import SuggestionBatch, SuggestionStatus
 
 #: Seconds between refreshes of the batch progress page.
