@@ -12,5 +12,9 @@ class ProdcatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the system checks; signals are connected per model by register().
-        from prodcat_django import checks  # noqa: F401
+        # The entry points that plug into Django and Celery: system checks, the save/delete
+        # receivers (one pair serves every registered model), and the tasks (registered with
+        # the Celery app by name; the service layer sends them by that name).
+        from prodcat_django import checks, signals, tasks  # noqa: F401
+
+        signals.connect()

@@ -15,10 +15,10 @@ import re
 import unicodedata
 from typing import IO, TYPE_CHECKING, Any
 
+from prodcat_django.registry import ProductSpec, get_spec
+
 if TYPE_CHECKING:
     from django.db import models
-
-    from prodcat_django.registry import ProductSpec
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ def compute_fingerprint(title: str | None, image: bytes | IO[bytes] | None) -> s
 def product_fingerprint(product: models.Model, spec: ProductSpec | None = None) -> str:
     """The fingerprint of a registered product's current title and image file."""
     if spec is None:
-        from prodcat_django.registry import get_spec
-
         spec = get_spec(product)
     field_file = spec.get_image(product)
     title = spec.get_title(product)

@@ -8,8 +8,8 @@ like django-simple-history's ``register()``. It
 - records a :class:`ProductSpec` for the model,
 - adds a read-only attribute (default ``category_suggestion``) returning the product's current
   :class:`~prodcat_django.models.CategorySuggestion` or ``None``,
-- makes sure the ``post_save``/``post_delete`` receivers of :mod:`prodcat_django.signals` are
-  connected (they serve the model and its proxies).
+- from then on, the ``post_save``/``post_delete`` receivers of :mod:`prodcat_django.signals`
+  (connected once by ``AppConfig.ready()``) act on the model and its proxies.
 
 Field names are checked by the system checks (``prodcat.E001``/``E002``), not here, because a
 model may be registered before its related models are loaded.
@@ -24,6 +24,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 if TYPE_CHECKING:
+    from django.contrib.contenttypes.models import ContentType
+
     from prodcat_django.models import CategorySuggestion
 
 
@@ -67,6 +69,13 @@ class ProductSpec:
                 "to prodcat_django.register()"
             )
         return target
+
+    @property
+    def content_type(self) -> ContentType:
+        """The model's content type (cached by Django after the first lookup)."""
+        from django.contrib.contenttypes.models import ContentType
+
+        return ContentType.objects.get_for_model(self.model, for_concrete_model=True)
 
     def get_title(self, product: models.Model) -> str:
         return str(getattr(product, self.title_field) or "")
@@ -145,9 +154,6 @@ def register(
     )
     setattr(model, suggestion_attr, CurrentSuggestionDescriptor(suggestion_attr))
     _registry[model] = spec
-    from prodcat_django import signals
-
-    signals.connect()
     return spec
 
 

@@ -219,7 +219,7 @@ def test_broker_down_is_reported_and_nothing_is_lost(client, make_product, monke
 
     from prodcat_django import services
 
-    monkeypatch.setattr(services, "dispatch", lambda ids: False)
+    monkeypatch.setattr(services.dispatching, "dispatch", lambda ids: False)
     products = [make_product(f"offline {i}") for i in range(3)]
     client.force_login(User.objects.create_superuser("boss", password="pw"))
     response = suggest(client, [p.pk for p in products])

@@ -1,0 +1,209 @@
+"""Requesting suggestions: one product (the save signal), many (the bulk action, backfill), and
+retiring a deleted product's. Rows are created here and sent after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from prodcat_django.conf import prodcat_settings
+from prodcat_django.fingerprint import product_fingerprint
+from prodcat_django.models import (
+    DECIDED_STATUSES,
+    OPEN_STATUSES,
+    CategorySuggestion,
+    SuggestionBatch,
+    SuggestionStatus,
+)
+from prodcat_django.registry import ProductSpec, get_spec
+from prodcat_django.services import dispatching
+
+logger = logging.getLogger(__name__)
+
+
+def request_suggestion(
+    product: models.Model,
+    *,
+    force: bool = False,
+    batch: SuggestionBatch | None = None,
+) -> CategorySuggestion | None:
+    """Queue a suggestion for ``product`` when its inputs changed (or ``force``).
+
+    Computes the fingerprint of the title and image. When it equals the current suggestion's
+    (or the current one is a bulk-queued row still waiting for the worker), nothing happens and
+    None is returned. Otherwise the current suggestion stops being current (it becomes
+    ``obsolete``, unless it was accepted/rejected: the decision is kept), a ``pending`` one is
+    created and the task is dispatched once the surrounding transaction commits.
+    """
+    spec = get_spec(product)
+    if product.pk is None:
+        raise ValueError("Save the product before requesting a suggestion for it")
+    fingerprint = product_fingerprint(product, spec)
+    ct = spec.content_type
+    try:
+        suggestion = _replace_current(ct, product, fingerprint, force=force, batch=batch)
+    except IntegrityError:
+        # A concurrent save of the same product created the current row first. Should that
+        # row's inputs be older than the committed product, the worker's fingerprint check
+        # retires it and requests a fresh one.
+        logger.info("prodcat: concurrent suggestion request for %s pk=%s", spec.label, product.pk)
+        return None
+    _clear_cached_suggestion(product, spec)
+    return suggestion
+
+
+def _replace_current(
+    ct: ContentType,
+    product: models.Model,
+    fingerprint: str,
+    *,
+    force: bool,
+    batch: SuggestionBatch | None,
+) -> CategorySuggestion | None:
+    with transaction.atomic():
+        current = (
+            CategorySuggestion.objects.select_for_update()
+            .filter(content_type=ct, object_id=str(product.pk), is_current=True)
+            .first()
+        )
+        if current is not None and not force:
+            if current.fingerprint == fingerprint:
+                return None
+            if not current.fingerprint and current.status in OPEN_STATUSES:
+                return None  # bulk-queued: the worker reads the product as it is now
+        if current is not None:
+            _retire([current.pk])
+        suggestion = CategorySuggestion.objects.create(
+            content_type=ct,
+            object_id=str(product.pk),
+            fingerprint=fingerprint,
+            batch=batch,
+        )
+        transaction.on_commit(partial(dispatching.dispatch, [suggestion.pk]), robust=True)
+    return suggestion
+
+
+def request_suggestions(
+    queryset: models.QuerySet,
+    *,
+    user: Any = None,
+    only_missing: bool = False,
+    chunk_size: int | None = None,
+    label: str = "",
+    send: bool = True,
+    progress: Callable[[int], object] | None = None,
+) -> SuggestionBatch:
+    """Queue suggestions for every product of ``queryset`` (the bulk path).
+
+    Works on primary keys only, so "select all" over many thousands of products stays a few
+    queries per chunk: pending rows are created with ``bulk_create`` and the worker computes
+    their fingerprints when it reads the products. Each chunk of ``chunk_size`` products
+    (default ``BULK_CHUNK_SIZE``) is committed in its own transaction and sent as one task.
+    ``only_missing`` skips products whose current suggestion is pending, running, ready or
+    decided (so failed, obsolete and never-suggested products are redone). ``send=False``
+    creates the rows without sending tasks (``prodcat_backfill --sync`` runs them inline);
+    ``progress(n)`` is called with the number of products handled after each chunk.
+    Returns the :class:`SuggestionBatch`, whose ``progress()`` can be watched.
+    """
+    spec = get_spec(queryset.model)
+    chunk_size = int(chunk_size or prodcat_settings.BULK_CHUNK_SIZE)
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    ct = spec.content_type
+    user = user if getattr(user, "is_authenticated", False) else None
+    batch = SuggestionBatch.objects.create(content_type=ct, created_by=user, label=label)
+    pks = [str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True).iterator()]
+    total = 0
+    for start in range(0, len(pks), chunk_size):
+        part = pks[start : start + chunk_size]
+        try:
+            total += _request_chunk(ct, part, batch, only_missing, send)
+        except IntegrityError:
+            # A product of this chunk was saved concurrently; its new row is retired now.
+            total += _request_chunk(ct, part, batch, only_missing, send)
+        if progress is not None:
+            progress(len(part))
+    batch.total = total
+    batch.save(update_fields=["total"])
+    return batch
+
+
+def _request_chunk(
+    ct: ContentType, object_ids: list[str], batch: SuggestionBatch, only_missing: bool, send: bool
+) -> int:
+    with transaction.atomic():
+        current = CategorySuggestion.objects.select_for_update().filter(
+            content_type=ct, object_id__in=object_ids, is_current=True
+        )
+        keep = (
+            SuggestionStatus.PENDING,
+            SuggestionStatus.RUNNING,
+            SuggestionStatus.READY,
+            *DECIDED_STATUSES,
+        )
+        if only_missing:
+            covered = set(current.filter(status__in=keep).values_list("object_id", flat=True))
+            object_ids = [oid for oid in object_ids if oid not in covered]
+        if not object_ids:
+            return 0
+        _retire(
+            current.filter(object_id__in=object_ids).values_list("pk", flat=True),
+        )
+        created = CategorySuggestion.objects.bulk_create(
+            [CategorySuggestion(content_type=ct, object_id=oid, batch=batch) for oid in object_ids]
+        )
+        ids = [s.pk for s in created]
+        if send:
+            transaction.on_commit(partial(dispatching.dispatch, ids), robust=True)
+    return len(ids)
+
+
+def _retire(suggestion_ids: Iterable[int]) -> None:
+    """Make suggestions non-current: obsolete unless they carry a decision."""
+    ids = list(suggestion_ids)
+    CategorySuggestion.objects.filter(pk__in=ids).exclude(status__in=DECIDED_STATUSES).update(
+        status=SuggestionStatus.OBSOLETE, is_current=False, updated_at=timezone.now()
+    )
+    CategorySuggestion.objects.filter(pk__in=ids, is_current=True).update(
+        is_current=False, updated_at=timezone.now()
+    )
+
+
+def product_deleted(product: models.Model) -> int:
+    """Retire the current suggestion of a deleted product (history and decisions are kept)."""
+    spec = get_spec(product)
+    ids = CategorySuggestion.objects.filter(
+        content_type=spec.content_type, object_id=str(product.pk), is_current=True
+    ).values_list("pk", flat=True)
+    ids = list(ids)
+    _retire(ids)
+    return len(ids)
+
+
+def prefetch_current_suggestions(products: Sequence[models.Model]) -> None:
+    """Fill ``product.<suggestion_attr>`` for many products of one model with one query."""
+    if not products:
+        return
+    spec = get_spec(products[0])
+    by_id = {
+        s.object_id: s
+        for s in CategorySuggestion.objects.filter(
+            content_type=spec.content_type,
+            object_id__in=[str(p.pk) for p in products],
+            is_current=True,
+        )
+    }
+    cache_name = f"_prodcat_{spec.suggestion_attr}_cache"
+    for product in products:
+        product.__dict__[cache_name] = by_id.get(str(product.pk))
+
+
+def _clear_cached_suggestion(product: models.Model, spec: ProductSpec) -> None:
+    product.__dict__.pop(f"_prodcat_{spec.suggestion_attr}_cache", None)

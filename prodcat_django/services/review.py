@@ -1,0 +1,219 @@
+"""Merchant review: accept, reject (with or without a correction), and the append-only audit
+trail of decisions. Also the rule the worker obeys: a category a human chose is never replaced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from prodcat_django.models import (
+    DECIDED_STATUSES,
+    CategorySuggestion,
+    DecisionAction,
+    SuggestionDecision,
+    SuggestionStatus,
+)
+from prodcat_django.registry import ProductSpec, get_spec
+
+#: The permission that allows accepting and rejecting suggestions.
+REVIEW_PERMISSION = "prodcat_django.review_categorysuggestion"
+
+
+def accept(
+    suggestion: CategorySuggestion,
+    *,
+    user: Any,
+    category: models.Model | Any | None = None,
+) -> CategorySuggestion:
+    """Accept ``suggestion``: set the product's category and record the decision.
+
+    ``category`` (an instance or a primary key of the shop's category model) defaults to the
+    category the suggestion's top label matched. Raises ``PermissionDenied`` without the
+    ``prodcat_django.review_categorysuggestion`` permission and ``ValidationError`` when the
+    suggestion is not ready (or decided), is no longer current, has no matched category, or
+    the category does not exist. Returns the suggestion; the instance passed in is updated too.
+    """
+    _check_permission(user)
+    with transaction.atomic():
+        given = suggestion
+        suggestion, product, spec = _lock_for_review(suggestion)
+        if category is None:
+            if not suggestion.category_pk:
+                raise ValidationError(
+                    f"No shop category matches the label {suggestion.label!r}; choose a "
+                    "category (reject with a correction).",
+                    code="no_category",
+                )
+            category = suggestion.category_pk
+        category = _resolve_category(spec, category)
+        previous = spec.get_category_pk(product)
+        apply_category(product, spec, category)
+        suggestion.status = SuggestionStatus.ACCEPTED
+        suggestion.auto_accepted = False
+        suggestion.reviewed_by = user
+        suggestion.reviewed_at = timezone.now()
+        suggestion.correction_pk = (
+            "" if str(category.pk) == suggestion.category_pk else str(category.pk)
+        )
+        suggestion.save()
+        record_decision(suggestion, DecisionAction.ACCEPTED, user, category.pk, previous)
+    _copy_state(suggestion, given)
+    return suggestion
+
+
+def reject(
+    suggestion: CategorySuggestion,
+    *,
+    user: Any,
+    category: models.Model | Any | None = None,
+    note: str = "",
+) -> CategorySuggestion:
+    """Reject ``suggestion``, optionally correcting the product to ``category``.
+
+    Without ``category`` the product is left as it is; with one (instance or pk) the product's
+    category is set to it and stored as the correction. Permission and validation as
+    :func:`accept`; a failed suggestion may be rejected too (typically with a correction).
+    """
+    _check_permission(user)
+    with transaction.atomic():
+        given = suggestion
+        suggestion, product, spec = _lock_for_review(suggestion, allow_failed=True)
+        previous = spec.get_category_pk(product)
+        resolved = _resolve_category(spec, category) if category is not None else None
+        if resolved is not None:
+            apply_category(product, spec, resolved)
+        suggestion.status = SuggestionStatus.REJECTED
+        suggestion.auto_accepted = False
+        suggestion.reviewed_by = user
+        suggestion.reviewed_at = timezone.now()
+        suggestion.correction_pk = "" if resolved is None else str(resolved.pk)
+        suggestion.note = note
+        suggestion.save()
+        record_decision(
+            suggestion,
+            DecisionAction.REJECTED,
+            user,
+            "" if resolved is None else resolved.pk,
+            previous,
+            note=note,
+        )
+    _copy_state(suggestion, given)
+    return suggestion
+
+
+def _copy_state(source: CategorySuggestion, target: CategorySuggestion) -> None:
+    # The caller's instance shows the decision too (the service worked on a locked copy).
+    if target is not source:
+        target.__dict__.update(
+            {f.attname: getattr(source, f.attname) for f in source._meta.concrete_fields}
+        )
+        target._state.fields_cache.clear()
+
+
+def can_review(user: Any) -> bool:
+    return bool(user is not None and user.is_active and user.has_perm(REVIEW_PERMISSION))
+
+
+def _check_permission(user: Any) -> None:
+    if not can_review(user):
+        raise PermissionDenied("You do not have permission to review category suggestions.")
+
+
+def _lock_for_review(
+    suggestion: CategorySuggestion, *, allow_failed: bool = False
+) -> tuple[CategorySuggestion, models.Model, ProductSpec]:
+    suggestion = CategorySuggestion.objects.select_for_update().get(pk=suggestion.pk)
+    allowed = {SuggestionStatus.READY, *DECIDED_STATUSES}
+    if allow_failed:
+        allowed.add(SuggestionStatus.FAILED)
+    if not suggestion.is_current:
+        raise ValidationError(
+            "This suggestion was superseded by a newer one; review the product's current "
+            "suggestion.",
+            code="not_current",
+        )
+    if suggestion.status not in allowed:
+        raise ValidationError(
+            f"A {suggestion.get_status_display()} suggestion cannot be reviewed yet.",
+            code="not_ready",
+        )
+    model = suggestion.content_type.model_class()
+    try:
+        spec = get_spec(model)
+        product = spec.model._default_manager.select_for_update().get(pk=suggestion.object_id)
+    except (LookupError, models.ObjectDoesNotExist):
+        raise ValidationError("The product of this suggestion no longer exists.") from None
+    return suggestion, product, spec
+
+
+def _resolve_category(spec: ProductSpec, category: Any) -> models.Model:
+    category_model = spec.category_model
+    if isinstance(category, models.Model):
+        if not isinstance(category, category_model):
+            raise ValidationError(
+                f"{category!r} is not a {category_model._meta.verbose_name}.", code="bad_category"
+            )
+        category = category.pk
+    try:
+        return category_model._default_manager.get(pk=category)
+    except (category_model.DoesNotExist, ValueError, TypeError, ValidationError):
+        raise ValidationError(
+            f"There is no {category_model._meta.verbose_name} with id {category!r}.",
+            code="bad_category",
+        ) from None
+
+
+def apply_category(product: models.Model, spec: ProductSpec, category: models.Model) -> None:
+    setattr(product, spec.category_field, category)
+    # update_fields: the post_save receiver sees that no input changed and does nothing.
+    product.save(update_fields=[spec.category_field])
+
+
+def record_decision(
+    suggestion: CategorySuggestion,
+    action: str,
+    user: Any,
+    category_pk: Any,
+    previous_pk: Any,
+    *,
+    note: str = "",
+) -> SuggestionDecision:
+    return SuggestionDecision.objects.create(
+        suggestion=suggestion,
+        content_type_id=suggestion.content_type_id,
+        object_id=suggestion.object_id,
+        action=action,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        username=user.get_username() if getattr(user, "is_authenticated", False) else "",
+        from_label=suggestion.label,
+        from_score=suggestion.score,
+        category_pk="" if category_pk in (None, "") else str(category_pk),
+        previous_category_pk="" if previous_pk in (None, "") else str(previous_pk),
+        model_version=suggestion.model_version,
+        note=note,
+    )
+
+
+def human_decided_category(product: models.Model, spec: ProductSpec | None = None) -> bool:
+    """Whether the product's current category was chosen by a human.
+
+    True when it is set and is not the category the latest auto-accept put there (a category a
+    merchant typed into the product form counts as a human choice too), or when the product's
+    latest decision was a human one.
+    """
+    spec = spec or get_spec(product)
+    current = spec.get_category_pk(product)
+    latest = (
+        SuggestionDecision.objects.filter(content_type=spec.content_type, object_id=str(product.pk))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if latest is not None and latest.is_human:
+        return True
+    if current is None or current == "":
+        return False
+    return latest is None or latest.category_pk != str(current)
