@@ -25,7 +25,7 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
     or a ``top_k`` outside 1..number of labels. Loads the model in this process on first use.
     """
     from prodcat_django.classifier import get_predictor
-    from prodcat_django.ml.images import InvalidImageError, load_image
+    from prodcat_django.ml.images import DECODE_SIZE, InvalidImageError, load_image
     from prodcat_django.ml.predictor import ProductInput
 
     title = (title or "").strip()
@@ -42,7 +42,12 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
                 {"image": [f"The image is {len(image_bytes)} bytes; the limit is {limit}."]}
             )
         try:
-            image = load_image(image_bytes, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS))
+            # Reduced at decode time: the model needs 224 pixels, not a 12 MP photo's worth.
+            image = load_image(
+                image_bytes,
+                max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS),
+                reduce_to=DECODE_SIZE,
+            )
         except InvalidImageError as exc:
             raise ValidationError({"image": [str(exc)]}) from None
     predictor = get_predictor()

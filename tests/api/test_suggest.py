@@ -185,3 +185,58 @@ def test_a_missing_checkpoint_is_a_503_without_server_details(
     assert response.status_code == 503
     assert str(tmp_path) not in response.content.decode()  # paths stay in the log
     assert any("cannot load the model" in r.getMessage() for r in caplog.records)
+
+
+def _hostile_images() -> dict[str, bytes]:
+    """Small files that used to escape the decoder as ValueError (a 500), and other damage."""
+    import io
+    import random
+    import struct
+    import zlib
+
+    from PIL import Image, PngImagePlugin
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "A" * (2 * PngImagePlugin.MAX_TEXT_CHUNK), zip=True)
+    ztxt = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(ztxt, format="PNG", pnginfo=info)
+    iccp = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(iccp, format="PNG", icc_profile=b"\0" * (2 << 20))
+    signature = b"\x89PNG\r\n\x1a\n"
+    files = {
+        "ztxt-bomb": ztxt.getvalue(),
+        "iccp-bomb": iccp.getvalue(),
+        "truncated-ihdr": signature + chunk(b"IHDR", b"\0\0\0\x08\0") + chunk(b"IEND", b""),
+        "pixel-bomb": signature
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 30_000, 30_000, 1, 0, 0, 0, 0))
+        + chunk(b"IEND", b""),
+        "ppm-not-allowed": b"P6\n4 4\n255\n" + b"\xff" * 48,
+    }
+    rng = random.Random("prodcat-api-hostile")
+    for fmt in ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 16), "red").save(buffer, format=fmt)
+        data = bytearray(buffer.getvalue())
+        for _ in range(6):
+            data[rng.randrange(8, len(data))] = rng.randrange(256)
+        files[f"mutated-{fmt.lower()}"] = bytes(data[: rng.randrange(20, len(data))])
+    return files
+
+
+@pytest.mark.parametrize("name", sorted(_hostile_images()))
+def test_hostile_images_get_400_with_the_reason_never_500(checkpoint, viewer, name) -> None:
+    data = _hostile_images()[name]
+    response = client_for(viewer).post(
+        URL, {"title": "Tote", "image": upload(data)}, format="multipart"
+    )
+    # A mutated file may still decode (then 200); what it must never do is crash the view.
+    assert response.status_code in (200, 400), (name, response.status_code, response.content)
+    if name in {"ztxt-bomb", "iccp-bomb", "truncated-ihdr", "pixel-bomb", "ppm-not-allowed"}:
+        assert response.status_code == 400, response.content
+        assert "cannot decode image" in response.json()["image"][0] or "pixels" in str(
+            response.json()
+        )
