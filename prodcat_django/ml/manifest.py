@@ -7,6 +7,13 @@ A checkpoint is a folder ``<name>/<version>/`` holding
 - ``labels.json``: the category names, in the order of the classifier's outputs,
 - ``manifest.json``: the sha256 of every other file, temperature, auto-accept threshold,
   validation and test metrics, training-data fingerprint, the training command, created-at.
+
+:func:`verify_checkpoint` is the one validation both the worker's loader
+(``prodcat_django.ml.checkpoint.load_model``) and ``manage.py check`` run, so the check refuses
+exactly what the loader refuses: besides the hashes it parses the safetensors header (no
+torch), so a truncated file with a rewritten manifest, a pickle posing as safetensors and a
+classifier head whose width disagrees with the label files are all caught before any tensor
+is read. Files symlinked from outside the checkpoint folder are refused.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ __all__ = [
     "CheckpointInfo",
     "default_checkpoint_dir",
     "read_checkpoint",
+    "read_weights_header",
     "sha256_file",
     "verify_checkpoint",
     "write_manifest",
@@ -47,6 +55,29 @@ WEIGHT_SUFFIXES = (
     ".npy",
     ".npz",
 )
+
+
+# safetensors dtypes and their sizes in bytes.
+_DTYPE_SIZES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
+# A header is a few KB of JSON; anything near this size is not a safetensors file.
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+_HEAD_WEIGHT = re.compile(r"^head\.(\d+)\.weight$")
 
 
 class CheckpointError(Exception):
@@ -135,10 +166,108 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
     )
 
 
+def read_weights_header(file: str | Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``{tensor name: (dtype, shape)}`` from a safetensors file's header, checked for size.
+
+    Reads only the header (8-byte length, then JSON) and the file size: every tensor's byte
+    range must match its dtype and shape, the ranges must tile the data section without gaps
+    or overlaps, and the data section must end exactly at the end of the file (a truncated
+    download or a padded file is refused). Anything else (a pickle, a zip) fails to parse.
+    """
+    file = Path(file)
+    try:
+        size = file.stat().st_size
+        with file.open("rb") as handle:
+            prefix = handle.read(8)
+            length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+            if length < 2 or length > min(size - 8, _MAX_HEADER_BYTES):
+                raise CheckpointError(
+                    f"{file}: not a safetensors file (no valid header length; {size} bytes in all)"
+                )
+            raw = handle.read(length)
+    except OSError as exc:
+        raise CheckpointError(f"{file}: cannot be read ({exc})") from exc
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{file}: not a safetensors file (header is not JSON)") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{file}: not a safetensors file (header is not a JSON object)")
+    header.pop("__metadata__", None)
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    ranges: list[tuple[int, int, str]] = []
+    for name, entry in header.items():
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            ok = (
+                dtype in _DTYPE_SIZES
+                and all(isinstance(d, int) and d >= 0 for d in shape)
+                and isinstance(begin, int)
+                and isinstance(end, int)
+            )
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"{file}: tensor {name!r} has a malformed header entry")
+        count = 1
+        for d in shape:
+            count *= d
+        if end - begin != count * _DTYPE_SIZES[dtype]:
+            raise CheckpointError(
+                f"{file}: tensor {name!r} spans {end - begin} bytes, but {dtype} {shape} "
+                f"needs {count * _DTYPE_SIZES[dtype]}"
+            )
+        tensors[name] = (dtype, tuple(shape))
+        ranges.append((begin, end, name))
+    position = 0
+    for begin, end, name in sorted(ranges):
+        if begin != position:
+            raise CheckpointError(f"{file}: tensor {name!r} does not follow the previous one")
+        position = end
+    data_bytes = size - 8 - length
+    if position != data_bytes:
+        what = "truncated" if position > data_bytes else "has trailing bytes"
+        raise CheckpointError(
+            f"{file}: {what} (the header describes {position} bytes of tensors, the file "
+            f"holds {data_bytes})"
+        )
+    return tensors
+
+
+def _check_weights_fit_labels(file: Path, info: CheckpointInfo) -> None:
+    """The classifier head's last layer must have one output per label."""
+    tensors = read_weights_header(file)
+    layers = []
+    for name, (_dtype, shape) in tensors.items():
+        match = _HEAD_WEIGHT.match(name)
+        if match and len(shape) == 2:
+            layers.append((int(match.group(1)), shape))
+    if layers:
+        _index, shape = max(layers)
+        if shape[0] != len(info.labels):
+            raise CheckpointError(
+                f"{file}: the classifier head has {shape[0]} outputs, but labels.json, "
+                f"config.json and manifest.json say {len(info.labels)} labels"
+            )
+
+
+def _refuse_outside_links(root: Path) -> None:
+    inside = root.resolve()
+    for file in root.rglob("*"):
+        if file.is_symlink() and not file.resolve().is_relative_to(inside):
+            raise CheckpointError(
+                f"{file}: a symlink to {file.resolve()}, outside the checkpoint folder; "
+                "copy the file into the folder instead"
+            )
+
+
 def verify_checkpoint(path: str | Path) -> CheckpointInfo:
-    """``read_checkpoint`` plus the sha256 of every listed file and no unlisted weight files."""
+    """``read_checkpoint`` plus: no symlink leading out of the folder, the sha256 of every
+    listed file, no unlisted weight files, and a well-formed safetensors header whose
+    classifier head fits the labels."""
     info = read_checkpoint(path)
     root = Path(path)
+    _refuse_outside_links(root)
     manifest = _read_json(root / "manifest.json")
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
@@ -163,6 +292,7 @@ def verify_checkpoint(path: str | Path) -> CheckpointInfo:
         rel = file.relative_to(root).as_posix()
         if file.is_file() and file.suffix in WEIGHT_SUFFIXES and rel not in files:
             raise CheckpointError(f"{file}: weight file not listed in manifest.json")
+    _check_weights_fit_labels(root / WEIGHTS_FILE, info)
     return info
 
 

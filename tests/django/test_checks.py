@@ -141,3 +141,45 @@ def test_e007_bad_matcher(settings, matcher):
     settings.PRODCAT = {**settings.PRODCAT, "CATEGORY_MATCHER": matcher}
     [message] = checks.check_settings()
     assert message.id == "prodcat.E007"
+
+
+def test_e003_runs_the_loaders_validation(settings, tmp_path, prodcat_checkpoint):
+    # A pickle written over the weights, with the manifest rehashed: the hashes agree, the
+    # loader refuses it, and so must the check.
+    import json
+    import pickle
+
+    from prodcat_django.ml.manifest import write_manifest
+
+    copy = tmp_path / "ckpt"
+    shutil.copytree(prodcat_checkpoint, copy)
+    (copy / "weights.safetensors").write_bytes(pickle.dumps({"w": [0.0] * 16}))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.pop("files")
+    write_manifest(copy, {k: v for k, v in manifest.items() if k != "format"})
+    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(copy)}
+    [message] = checks.check_checkpoint()
+    assert message.id == "prodcat.E003"
+    assert "not a safetensors file" in message.msg
+
+
+def test_w007_rabbitmq_without_publisher_confirms():
+    from celery import current_app
+
+    conf = current_app.conf
+    saved = conf.broker_url, conf.broker_transport_options
+    try:
+        conf.broker_url, conf.broker_transport_options = "amqp://guest@localhost//", {}
+        assert _ids(checks.check_broker_options()) == ["prodcat.W007"]
+        conf.broker_transport_options = {"confirm_publish": True}
+        assert checks.check_broker_options() == []
+        conf.broker_url, conf.broker_transport_options = (
+            "redis://localhost/0",
+            {"visibility_timeout": 60},
+        )
+        [message] = checks.check_broker_options()
+        assert message.id == "prodcat.W008"
+        conf.broker_transport_options = {}  # kombu's default, one hour
+        assert checks.check_broker_options() == []
+    finally:
+        conf.broker_url, conf.broker_transport_options = saved
