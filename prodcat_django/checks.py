@@ -3,11 +3,16 @@
 - W001 no model registered with ``prodcat_django.register()``
 - E001 a registered field does not exist on the model
 - E002 a registered field has the wrong type
-- E003 the checkpoint is missing, unreadable or fails its hash check
+- E003 the checkpoint is missing, unreadable or fails the loader's validation (hashes, the
+  safetensors header, the classifier head against the labels, no symlink out of the folder)
 - W004 the ML packages are missing (this process can queue but not run suggestions)
 - W005 no Celery app is configured while ``AUTO_SUGGEST`` is on
 - E006 ``settings.PRODCAT`` is not a dict; W006 unknown keys in it
 - E007 ``CATEGORY_MATCHER`` cannot be imported
+- W007 RabbitMQ broker without publisher confirms (a broker dying right after a save loses the
+  task until the sweep notices)
+- W008 Redis broker whose ``visibility_timeout`` is below the longest task's hard time limit
+  (a long task would be delivered a second time while it runs)
 
 Nothing here imports torch: the checkpoint is verified by the torch-free
 ``prodcat_django.ml.manifest`` and the result is cached per path and modification times, so
@@ -225,4 +230,43 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="prodcat.E007",
             )
         )
+    return messages
+
+
+@checks.register("prodcat")
+def check_broker_options(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """App-level Celery settings prodcat's recovery relies on (tasks carry the rest)."""
+    from celery import current_app
+
+    from prodcat_django.timeouts import task_time_limits
+
+    conf = current_app._get_current_object().conf
+    url = str(conf.broker_url or "")
+    options = conf.broker_transport_options or {}
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    messages: list[checks.CheckMessage] = []
+    if scheme in ("amqp", "amqps", "pyamqp") and not options.get("confirm_publish"):
+        messages.append(
+            checks.Warning(
+                "The Celery broker is RabbitMQ without publisher confirms: a task published "
+                "just before the broker dies is lost, and only the sweep sends it again.",
+                hint="CELERY_BROKER_TRANSPORT_OPTIONS = {'confirm_publish': True}",
+                id="prodcat.W007",
+            )
+        )
+    if scheme in ("redis", "rediss"):
+        visibility = float(options.get("visibility_timeout", 3600))
+        _soft, hard = task_time_limits(int(prodcat_settings.BULK_CHUNK_SIZE))
+        if visibility < hard:
+            messages.append(
+                checks.Warning(
+                    f"The Redis broker's visibility_timeout ({visibility:g} s) is below the "
+                    f"hard time limit of a BULK_CHUNK_SIZE task ({hard:g} s): such a task "
+                    "would be delivered again while it still runs.",
+                    hint=f"CELERY_BROKER_TRANSPORT_OPTIONS = {{'visibility_timeout': "
+                    f"{int(hard) + 60}}} or more. Recovery from a dead worker does not wait "
+                    "for it (leases and the sweep do that).",
+                    id="prodcat.W008",
+                )
+            )
     return messages

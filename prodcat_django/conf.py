@@ -41,9 +41,19 @@ DEFAULTS: dict[str, Any] = {
     # Upload limits of the synchronous suggest endpoint.
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 40_000_000,
-    # A pending/running suggestion older than this (seconds) counts as stuck and is re-sent by
-    # ``dispatch_pending`` (the periodic task and the prodcat_dispatch_pending command).
-    "STUCK_AFTER": 600,
+    # Leases (seconds), see prodcat_django.services.runs. A running row's worker renews its
+    # lease before every forward pass, to now + LEASE_SECONDS + twice the last pass's time;
+    # once it runs out (the worker died) the sweep sends the row again.
+    "LEASE_SECONDS": 20,
+    # A sent row that no worker started within this long, while no worker holds a live lease
+    # (so the queue is not just busy), was lost by the broker: the sweep sends it again.
+    "DISPATCH_LEASE": 20,
+    # Time limits. A forward pass of n products may take TIME_LIMIT_PER_PRODUCT * (n + 2)
+    # seconds; past that the pass is retried one product at a time and a product that hangs
+    # alone fails with that reason. Each task gets Celery soft/hard time limits scaled to its
+    # size: TIME_LIMIT_BASE + 2 * TIME_LIMIT_PER_PRODUCT * (n + 2) (+ 30 s for the hard one).
+    "TIME_LIMIT_PER_PRODUCT": 5.0,
+    "TIME_LIMIT_BASE": 120.0,
     # Dotted path of ``matcher(label: str, category_model) -> category instance | None``.
     "CATEGORY_MATCHER": "prodcat_django.matching.match_by_name_or_slug",
     # Seconds the web process waits for the broker before giving up (the suggestion then

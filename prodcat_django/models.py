@@ -153,6 +153,17 @@ class SuggestionBase(models.Model):
     # When the Celery task was last handed to the broker; null = never (broker down).
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # The lease (prodcat_django.services.runs): a pending row's broker delivery is due by
+    # ``lease_until`` (DISPATCH_LEASE after sending); a running row's worker renews it before
+    # every forward pass (LEASE_SECONDS). The sweep re-sends rows whose lease ran out.
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True, db_index=True)
+    # The Celery task id holding the row while it runs; its own redelivery may take it back.
+    lease_owner = models.CharField(_("lease owner"), max_length=64, blank=True)
+    # True while the row is being decoded or is in a forward pass: a row found so after its
+    # worker died was a suspect in that crash.
+    in_flight = models.BooleanField(_("in flight"), default=False)
+    # How often a worker died (or hung past its hard time limit) with this row in flight.
+    crashes = models.PositiveSmallIntegerField(_("crashes"), default=0)
 
     objects = SuggestionQuerySet.as_manager()
 
@@ -300,3 +311,31 @@ class SuggestionDecision(models.Model):
     @property
     def is_human(self) -> bool:
         return self.action != DecisionAction.AUTO_ACCEPTED
+
+
+class WorkerHealth(models.Model):
+    """What each Celery worker last said about its model, for screens that show health.
+
+    One row per worker hostname, written by the worker when it loads the model (once per
+    process) and whenever loading fails; ``model_loaded=False`` with ``error`` says why that
+    worker stopped taking prodcat tasks.
+    """
+
+    hostname = models.CharField(_("worker"), max_length=255, unique=True)
+    pid = models.PositiveIntegerField(_("process id"), default=0)
+    checkpoint = models.CharField(_("checkpoint"), max_length=500, blank=True)
+    model_loaded = models.BooleanField(_("model loaded"), default=False)
+    model_name = models.CharField(_("model"), max_length=100, blank=True)
+    model_version = models.CharField(_("model version"), max_length=50, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("worker health")
+        verbose_name_plural = _("worker health")
+        ordering = ["hostname"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        state = "model loaded" if self.model_loaded else f"no model: {self.error}"
+        return f"{self.hostname}: {state}"

@@ -1,41 +1,148 @@
 """Celery tasks: thin wrappers over :mod:`prodcat_django.services`, taking ids, not objects.
 
 They are sent to ``PRODCAT["QUEUE"]`` (default ``prodcat``) by ``services.dispatch``; run a
-worker on that queue::
+worker on that queue, and the sweep every 10-15 s (beat, or ``celery worker -B``)::
 
-    celery -A yourproject worker -Q prodcat --prefetch-multiplier 1
-
-``acks_late``: a worker killed mid-task gets the message redelivered, and the service layer
-makes the rerun idempotent. Add the sweep that re-sends suggestions left pending while the
-broker was down to the beat schedule::
+    celery -A yourproject worker -Q prodcat --prefetch-multiplier 1 -c 2
 
     CELERY_BEAT_SCHEDULE = {
         "prodcat-dispatch-pending": {
             "task": "prodcat.dispatch_pending",
-            "schedule": 300.0,
-            "options": {"queue": "prodcat"},
+            "schedule": 10.0,
+            "options": {"queue": "prodcat", "expires": 10.0},
         },
     }
+
+What happens when something dies (figures in docs/reliability.md):
+
+- ``acks_late`` and ``reject_on_worker_lost`` are set on the task, so a pool process killed
+  mid-task (SIGKILL, the OOM killer, a crash in C code) has its message put back and
+  redelivered at once, on Redis and RabbitMQ alike. The redelivery (same task id) takes its
+  rows back; the rows that were in the pass when it died are crash suspects, run one at a
+  time, and one that kills the worker ``MAX_CRASHES`` times fails with that reason, so a
+  poison input costs one product and cannot loop forever.
+- A whole worker killed: RabbitMQ redelivers when the connection drops. Redis keeps the
+  message invisible until kombu's ``visibility_timeout`` (one hour by default), so recovery
+  does not wait for it: the rows' lease (``LEASE_SECONDS``) runs out and the sweep sends them
+  again. Keep ``visibility_timeout`` above the longest hard time limit (``manage.py check``
+  warns, ``prodcat.W008``), or a long task is delivered twice.
+- Messages lost by the broker (Redis without persistence restarted, RabbitMQ killed before a
+  publish was confirmed): the sweep sends rows that no worker started within
+  ``DISPATCH_LEASE`` while no worker is busy. Set ``broker_transport_options =
+  {"confirm_publish": True}`` on RabbitMQ (``prodcat.W007`` otherwise) and run Redis with
+  ``appendonly yes`` in production.
+- The database goes away mid-task (``OperationalError``/``InterfaceError``): the task retries
+  with exponential backoff (1 s doubling to 30 s, ``DATABASE_RETRIES`` times), its rows keep
+  their lease; past that the lease runs out and the sweep sends them again.
+- Time limits: each task is sent with soft/hard limits scaled to its size
+  (``TIME_LIMIT_BASE``, ``TIME_LIMIT_PER_PRODUCT``; the decorator's are for a
+  ``BULK_CHUNK_SIZE`` task sent by hand). A forward pass running past its own deadline is
+  retried product by product and the product that hangs fails with that reason; at the soft
+  limit the rows in the pass fail and the rest go back to the sweep; at the hard limit the
+  pool kills the process and the crash rule above applies.
+- A checkpoint that cannot be loaded: nothing is claimed, the worker's ``WorkerHealth`` row
+  and log say why, the worker stops consuming the prodcat queue (``cancel_consumer``), and the
+  rows wait, pending, for a worker that can load it (restart this one once it is fixed).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError, connections
+
+from prodcat_django.conf import DEFAULTS
+
+logger = logging.getLogger(__name__)
+
+#: Retries of a task stopped by a database error (backoff 1, 2, 4, ... 30 s: about 4 minutes).
+DATABASE_RETRIES = 10
+_DEFAULT_SOFT = float(DEFAULTS["TIME_LIMIT_BASE"]) + 2 * float(
+    DEFAULTS["TIME_LIMIT_PER_PRODUCT"]
+) * (int(DEFAULTS["BULK_CHUNK_SIZE"]) + 2)
 
 
-@shared_task(name="prodcat.run_suggestions", acks_late=True, ignore_result=True)
-def run_suggestions_task(suggestion_ids: list[int]) -> dict[str, Any]:
+def _database_backoff(retries: int) -> float:
+    return float(min(30, 2**retries))
+
+
+@shared_task(
+    bind=True,
+    name="prodcat.run_suggestions",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=_DEFAULT_SOFT,
+    time_limit=_DEFAULT_SOFT + 30,
+    max_retries=DATABASE_RETRIES,
+)
+def run_suggestions_task(
+    self: Any, suggestion_ids: list[int], after_database_error: bool = False
+) -> dict[str, Any] | None:
     """Classify the products of these suggestions and store the results."""
     from prodcat_django import services
 
-    return services.run_suggestions(suggestion_ids).as_dict()
+    owner = self.request.id or ""
+    try:
+        return services.run_suggestions(
+            suggestion_ids,
+            owner=owner,
+            worker=self.request.hostname or "",
+            after_database_error=after_database_error,
+        ).as_dict()
+    except (OperationalError, InterfaceError) as exc:
+        # The connection is broken: drop it so the retry opens a fresh one.
+        for conn in connections.all(initialized_only=True):
+            conn.close_if_unusable_or_obsolete()
+            conn.close()
+        delay = _database_backoff(self.request.retries)
+        logger.warning(
+            "prodcat: database error in task %s (%s); retrying in %.0f s", owner, exc, delay
+        )
+        raise self.retry(
+            exc=exc,
+            countdown=delay,
+            args=[suggestion_ids],
+            kwargs={"after_database_error": True},
+        ) from exc
+    except SoftTimeLimitExceeded:
+        back = services.release(
+            owner, in_flight_error="timed out: the task's soft time limit struck in this pass"
+        )
+        logger.warning("prodcat: task %s hit its soft time limit; %d row(s) left", owner, back)
+        return None
+    except services.ModelUnavailable as exc:
+        _stop_consuming(self, str(exc))
+        raise
+
+
+def _stop_consuming(task: Any, reason: str) -> None:
+    """Ask this worker to stop taking prodcat tasks: it cannot run them."""
+    from prodcat_django.conf import prodcat_settings
+
+    hostname = task.request.hostname
+    if not hostname or task.request.is_eager:
+        return
+    logger.error(
+        "prodcat: worker %s stops consuming %r: cannot load the model (%s)",
+        hostname,
+        prodcat_settings.QUEUE,
+        reason,
+    )
+    try:
+        task.app.control.cancel_consumer(
+            prodcat_settings.QUEUE, destination=[hostname], reply=False
+        )
+    except Exception:  # the broker may be the problem too; the log line above says why
+        logger.exception("prodcat: could not cancel the consumer of %s", hostname)
 
 
 @shared_task(name="prodcat.dispatch_pending", acks_late=True, ignore_result=True)
 def dispatch_pending_task(older_than: float | None = None, limit: int | None = None) -> int:
-    """Re-send pending suggestions that never reached a worker, and stuck ones."""
+    """Re-send suggestions that never reached a worker, or whose worker lost its lease."""
     from prodcat_django import services
 
     return services.dispatch_pending(older_than=older_than, limit=limit)

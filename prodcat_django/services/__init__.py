@@ -7,7 +7,9 @@ calls these functions, so the rules live in one place; one module per job.
   and a slow or down broker never fails the caller (the row stays pending with
   ``dispatched_at`` unset; :func:`dispatch_pending` sends it later).
 - :mod:`~prodcat_django.services.runs`: the worker writes a result once (idempotent), drops
-  stale work, and never lets auto-accept overwrite a category a human decided.
+  stale work, and never lets auto-accept overwrite a category a human decided; rows are held
+  under a lease, and a crash, a hang or a database outage costs one product at most.
+- :mod:`~prodcat_django.services.health`: what each worker last said about its model.
 - :mod:`~prodcat_django.services.review`: accept and reject, and the audit trail.
 - :mod:`~prodcat_django.services.inference`: synchronous ``suggest`` and the stored explanation.
 
@@ -17,6 +19,7 @@ worker stores each suggestion's explanation beside its labels.
 """
 
 from prodcat_django.services.dispatching import dispatch, dispatch_pending, stuck_suggestions
+from prodcat_django.services.health import workers_without_model
 from prodcat_django.services.inference import StoredExplanation, explain, suggest
 from prodcat_django.services.requests import (
     prefetch_current_suggestions,
@@ -31,11 +34,21 @@ from prodcat_django.services.review import (
     human_decided_category,
     reject,
 )
-from prodcat_django.services.runs import MAX_ATTEMPTS, RunReport, run_suggestions
+from prodcat_django.services.runs import (
+    MAX_ATTEMPTS,
+    MAX_CRASHES,
+    ModelUnavailable,
+    RunReport,
+    release,
+    run_suggestions,
+)
+from prodcat_django.timeouts import task_time_limits
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "MAX_CRASHES",
     "REVIEW_PERMISSION",
+    "ModelUnavailable",
     "RunReport",
     "StoredExplanation",
     "accept",
@@ -47,9 +60,12 @@ __all__ = [
     "prefetch_current_suggestions",
     "product_deleted",
     "reject",
+    "release",
     "request_suggestion",
     "request_suggestions",
     "run_suggestions",
     "stuck_suggestions",
     "suggest",
+    "task_time_limits",
+    "workers_without_model",
 ]

@@ -1,4 +1,15 @@
-"""Sending work to the broker, and the sweep that re-sends what never reached a worker.
+"""Sending work to the broker, and the sweep that re-sends what was lost on the way.
+
+Each task gets Celery soft/hard time limits scaled to its size (``runs.task_time_limits``).
+The sweep (:func:`dispatch_pending`, run by beat every 10-15 s) sends again, by lease
+(see :mod:`prodcat_django.services.runs`):
+
+- pending rows never sent (the broker was down when they were saved);
+- running rows whose lease ran out: their worker died (a whole worker killed on Redis, whose
+  message comes back only after the visibility timeout) or hangs; they go back to pending;
+- sent rows no worker started within ``DISPATCH_LEASE``, while no worker holds a live lease:
+  the broker lost the message (a restart without persistence, a publish without confirm). A
+  busy queue is left alone: its rows are waiting, not lost.
 
 The task is looked up by name in the Celery app's registry, so this layer never imports the
 task module (an entry point): ``prodcat_django.apps`` imports it at start-up.
@@ -8,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -16,6 +27,7 @@ from django.utils import timezone
 
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import OPEN_STATUSES, CategorySuggestion, SuggestionStatus
+from prodcat_django.timeouts import task_time_limits
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +46,8 @@ def dispatch(suggestion_ids: Sequence[int]) -> bool:
 
     Never raises for broker trouble: a refused or slow connection (``BROKER_TIMEOUT`` seconds,
     no publish retry) is logged and False returned; the rows stay pending with
-    ``dispatched_at`` unset for :func:`dispatch_pending`. On success ``dispatched_at`` is set.
+    ``dispatched_at`` unset for :func:`dispatch_pending`. On success ``dispatched_at`` is set
+    and the rows' delivery is due within ``DISPATCH_LEASE``.
     """
     ids = [int(pk) for pk in suggestion_ids]
     if not ids:
@@ -44,12 +57,14 @@ def dispatch(suggestion_ids: Sequence[int]) -> bool:
     run_suggestions_task = _run_task()
     app = run_suggestions_task.app
     queue = prodcat_settings.QUEUE
+    soft, hard = task_time_limits(len(ids))
+    limits = {"soft_time_limit": soft, "time_limit": hard}
     sent_at = timezone.now()
     try:
         if app.conf.task_always_eager:
             # Unit tests only: the task runs inline, no broker involved.
-            CategorySuggestion.objects.filter(pk__in=ids).update(dispatched_at=sent_at)
-            run_suggestions_task.apply_async(args=[ids], queue=queue)
+            _mark_sent(ids, sent_at)
+            run_suggestions_task.apply_async(args=[ids], queue=queue, **limits)
             return True
         timeout = float(prodcat_settings.BROKER_TIMEOUT)
         with app.connection_for_write(
@@ -59,7 +74,7 @@ def dispatch(suggestion_ids: Sequence[int]) -> bool:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
             producer = app.amqp.Producer(conn)
             run_suggestions_task.apply_async(
-                args=[ids], queue=queue, producer=producer, retry=False
+                args=[ids], queue=queue, producer=producer, retry=False, **limits
             )
     except (KombuError, OSError, TimeoutError) as exc:
         logger.warning(
@@ -70,26 +85,45 @@ def dispatch(suggestion_ids: Sequence[int]) -> bool:
             exc,
         )
         return False
-    CategorySuggestion.objects.filter(pk__in=ids).update(dispatched_at=sent_at)
+    _mark_sent(ids, sent_at)
     return True
 
 
+def _mark_sent(ids: list[int], sent_at: datetime) -> None:
+    due = sent_at + timedelta(seconds=float(prodcat_settings.DISPATCH_LEASE))
+    sent = CategorySuggestion.objects.filter(pk__in=ids)
+    sent.update(dispatched_at=sent_at)
+    sent.filter(status=SuggestionStatus.PENDING).update(lease_until=due)
+
+
 def stuck_suggestions(*, older_than: float | timedelta | None = None) -> models.QuerySet:
-    """Current pending rows never dispatched, and pending/running rows dispatched (and not
-    updated) more than ``older_than`` ago (default ``STUCK_AFTER`` seconds), oldest first."""
-    if older_than is None:
-        older_than = prodcat_settings.STUCK_AFTER
-    if not isinstance(older_than, timedelta):
-        older_than = timedelta(seconds=float(older_than))
-    cutoff = timezone.now() - older_than
-    return (
-        CategorySuggestion.objects.filter(is_current=True, status__in=OPEN_STATUSES)
-        .filter(
-            Q(status=SuggestionStatus.PENDING, dispatched_at__isnull=True)
-            | Q(dispatched_at__lt=cutoff, updated_at__lt=cutoff)
-        )
-        .order_by("pk")
+    """Current open rows the sweep should send again, oldest first (see the module docstring).
+
+    ``older_than`` (seconds), where given, replaces the leases by one rule for everything:
+    never sent, or sent and untouched for that long (``prodcat_dispatch_pending
+    --older-than``)."""
+    now = timezone.now()
+    open_rows = CategorySuggestion.objects.filter(is_current=True, status__in=OPEN_STATUSES)
+    never_sent = Q(status=SuggestionStatus.PENDING, dispatched_at__isnull=True)
+    if older_than is not None:
+        if not isinstance(older_than, timedelta):
+            older_than = timedelta(seconds=float(older_than))
+        cutoff = now - older_than
+        return open_rows.filter(
+            never_sent | Q(dispatched_at__lt=cutoff, updated_at__lt=cutoff)
+        ).order_by("pk")
+    lease = timedelta(seconds=float(prodcat_settings.LEASE_SECONDS))
+    due = timedelta(seconds=float(prodcat_settings.DISPATCH_LEASE))
+    lost_worker = Q(status=SuggestionStatus.RUNNING) & (
+        Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=now - lease)
     )
+    wanted = never_sent | lost_worker
+    busy = open_rows.filter(status=SuggestionStatus.RUNNING, lease_until__gte=now).exists()
+    if not busy:
+        wanted |= Q(status=SuggestionStatus.PENDING) & (
+            Q(lease_until__lt=now) | Q(lease_until__isnull=True, dispatched_at__lt=now - due)
+        )
+    return open_rows.filter(wanted).order_by("pk")
 
 
 def dispatch_pending(
@@ -103,6 +137,11 @@ def dispatch_pending(
     if limit is not None:
         stuck = stuck[:limit]
     ids = list(stuck)
+    # Rows of a dead or hung worker start over: pending, so whoever gets the new message may
+    # claim them, and the old holder's writes (conditional on its lease) are dropped.
+    CategorySuggestion.objects.filter(pk__in=ids, status=SuggestionStatus.RUNNING).update(
+        status=SuggestionStatus.PENDING, lease_owner="", updated_at=timezone.now()
+    )
     chunk = int(prodcat_settings.BULK_CHUNK_SIZE)
     sent = 0
     for start in range(0, len(ids), chunk):

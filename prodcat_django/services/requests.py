@@ -109,7 +109,9 @@ def request_suggestions(
     ``only_missing`` skips products whose current suggestion is pending, running, ready or
     decided (so failed, obsolete and never-suggested products are redone). ``send=False``
     creates the rows without sending tasks (``prodcat_backfill --sync`` runs them inline);
-    ``progress(n)`` is called with the number of products handled after each chunk.
+    ``progress(n)`` is called with the number of products handled after each chunk. Once the
+    broker refuses a chunk, later chunks are not sent (their rows wait for the sweep), so a
+    hung broker costs one ``BROKER_TIMEOUT``, not one per chunk.
     Returns the :class:`SuggestionBatch`, whose ``progress()`` can be watched.
     """
     spec = get_spec(queryset.model)
@@ -121,13 +123,14 @@ def request_suggestions(
     batch = SuggestionBatch.objects.create(content_type=ct, created_by=user, label=label)
     pks = [str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True).iterator()]
     total = 0
+    sender = _ChunkSender() if send else None
     for start in range(0, len(pks), chunk_size):
         part = pks[start : start + chunk_size]
         try:
-            total += _request_chunk(ct, part, batch, only_missing, send)
+            total += _request_chunk(ct, part, batch, only_missing, sender)
         except IntegrityError:
             # A product of this chunk was saved concurrently; its new row is retired now.
-            total += _request_chunk(ct, part, batch, only_missing, send)
+            total += _request_chunk(ct, part, batch, only_missing, sender)
         if progress is not None:
             progress(len(part))
     batch.total = total
@@ -135,8 +138,26 @@ def request_suggestions(
     return batch
 
 
+class _ChunkSender:
+    """Sends each chunk's task; after the first chunk the broker refuses, sends no more (each
+    try would wait ``BROKER_TIMEOUT`` again): those rows stay pending, unsent, for the sweep."""
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def __call__(self, ids: list[int]) -> None:
+        if self.refused:
+            return
+        if not dispatching.dispatch(ids):
+            self.refused = True
+
+
 def _request_chunk(
-    ct: ContentType, object_ids: list[str], batch: SuggestionBatch, only_missing: bool, send: bool
+    ct: ContentType,
+    object_ids: list[str],
+    batch: SuggestionBatch,
+    only_missing: bool,
+    sender: _ChunkSender | None,
 ) -> int:
     with transaction.atomic():
         current = CategorySuggestion.objects.select_for_update().filter(
@@ -160,8 +181,8 @@ def _request_chunk(
             [CategorySuggestion(content_type=ct, object_id=oid, batch=batch) for oid in object_ids]
         )
         ids = [s.pk for s in created]
-        if send:
-            transaction.on_commit(partial(dispatching.dispatch, ids), robust=True)
+        if sender is not None:
+            transaction.on_commit(partial(sender, ids), robust=True)
     return len(ids)
 
 

@@ -1,19 +1,41 @@
-"""The worker's run: claim rows, read the products, classify them in batches, store the results
-and auto-accept where allowed. Loads the model (through :mod:`prodcat_django.classifier`) only
-when called.
+"""The worker's run: claim rows under a lease, read the products, classify them pass by pass,
+store the results and auto-accept where allowed. Loads the model (through
+:mod:`prodcat_django.classifier`) only when called.
+
+Recovery, in the order things go wrong:
+
+- **Leases.** A claimed row is ``running`` with ``lease_owner`` (the Celery task id) and
+  ``lease_until``, renewed before every forward pass. Its own redelivery (same task id) takes
+  it back at once; anyone else only after the lease ran out, which the sweep
+  (``dispatching.dispatch_pending``) notices and sends the row again. Writes are conditional
+  on the lease, so a holder that lost it (it hung, someone else took over) writes nothing.
+- **Crashes.** The rows of the pass being decoded/run are ``in_flight``. A row found in flight
+  by the next claim was a suspect in its worker's death: ``crashes`` goes up, and suspects are
+  then run one at a time after the rest, so only the culprit dies again; at ``MAX_CRASHES`` it
+  fails with that reason instead of being tried again.
+- **Hangs.** Each pass runs under a deadline (``TIME_LIMIT_PER_PRODUCT``); a pass that runs
+  past it is retried product by product, and a product that hangs alone fails with that reason.
+- **The model.** It is loaded before anything is claimed; when it cannot be, nothing is claimed,
+  the worker's health record says why and :class:`ModelUnavailable` is raised (the task stops
+  the worker taking prodcat tasks). The rows wait, pending, for a worker that can load it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from prodcat_django.conf import prodcat_settings
@@ -26,17 +48,26 @@ from prodcat_django.models import (
     SuggestionStatus,
 )
 from prodcat_django.registry import ProductSpec, get_spec
+from prodcat_django.services import health
 from prodcat_django.services.requests import request_suggestion
 from prodcat_django.services.review import apply_category, human_decided_category, record_decision
+from prodcat_django.timeouts import StepTimeout, deadline, pass_time_limit
 
 if TYPE_CHECKING:
-    from prodcat_django.ml.predictor import Explanation
+    from prodcat_django.ml.predictor import Explanation, Predictor
 
 logger = logging.getLogger(__name__)
 
 
-#: Runs of one suggestion before it is marked failed (each task delivery counts one).
-MAX_ATTEMPTS = 3
+#: Claims of one suggestion before it is marked failed, whatever happened to them (a safety
+#: net: crash isolation, database retries and redeliveries each claim the row again).
+MAX_ATTEMPTS = 10
+#: Worker deaths with the row in flight before it is failed instead of tried again.
+MAX_CRASHES = 3
+
+
+class ModelUnavailable(RuntimeError):
+    """This worker cannot load the configured checkpoint; the message says why."""
 
 
 @dataclass
@@ -47,7 +78,7 @@ class RunReport:
     auto_accepted: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     obsolete: list[int] = field(default_factory=list)
-    # Ids not processed: unknown, or already finished by an earlier delivery of the task.
+    # Ids not processed: unknown, finished by an earlier delivery, or held by another worker.
     skipped: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[int]]:
@@ -60,22 +91,57 @@ class RunReport:
         }
 
 
-def run_suggestions(suggestion_ids: Sequence[int]) -> RunReport:
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class _Lease:
+    owner: str
+    predictor: Any = None
+    last_pass: float = 0.0
+
+    def renew(self, in_flight: Sequence[int]) -> None:
+        """Extend the lease of every row this run holds; mark ``in_flight`` as in the pass."""
+        slack = float(prodcat_settings.LEASE_SECONDS) + 2 * self.last_pass
+        held = CategorySuggestion.objects.filter(
+            lease_owner=self.owner, status=SuggestionStatus.RUNNING
+        )
+        held.update(lease_until=timezone.now() + timedelta(seconds=slack))
+        if in_flight:
+            held.filter(pk__in=in_flight).update(in_flight=True)
+
+    def held(self, pk: int) -> models.QuerySet:
+        return CategorySuggestion.objects.filter(
+            pk=pk, lease_owner=self.owner, status=SuggestionStatus.RUNNING, is_current=True
+        )
+
+
+def run_suggestions(
+    suggestion_ids: Sequence[int],
+    *,
+    owner: str = "",
+    worker: str = "",
+    after_database_error: bool = False,
+) -> RunReport:
     """The worker's job: classify the products of ``suggestion_ids`` and store the results.
 
-    Claims the open current rows (pending/running) and counts an attempt (a row fails after
-    ``MAX_ATTEMPTS``); skips the others, so a redelivered task rewrites nothing. When the model
-    cannot be loaded the rows go back to pending and the exception propagates. Per row: a
-    deleted product or a non-current row becomes obsolete; a product whose inputs changed since
-    the row was queued gets a fresh suggestion instead; an unreadable image fails that row only,
-    with a readable error. The rest go through ``Predictor.explain_many`` in batches of
-    ``TASK_BATCH_SIZE``, so each ready row stores its labels and its explanation (title words,
-    7x7 photo regions, modality shares) from the same forward pass; each result is matched to
-    a shop category by ``CATEGORY_MATCHER`` and auto-accepted when ``AUTO_ACCEPT`` is on, the
-    prediction clears the checkpoint's threshold, a category matched, and no human decided the
-    product's category.
+    ``owner`` is the id of the delivery's task (its redelivery passes the same one); ``worker``
+    names the worker in its health record. ``after_database_error`` says the previous try of
+    this task stopped on a database error, so rows it left in flight are not crash suspects.
+
+    Claims the open current rows it may (see the module docstring) and counts an attempt;
+    skips the others, so a redelivered task rewrites nothing. Per row: a deleted product or a
+    non-current row becomes obsolete; a product whose inputs changed since the row was queued
+    gets a fresh suggestion instead; an unreadable image, a hang or a crash fails that row only,
+    with a readable error. The rest go through ``Predictor.explain_many`` in passes of
+    ``TASK_BATCH_SIZE`` (decoded a pass at a time), so each ready row stores its labels and its
+    explanation from the same forward pass; each result is matched to a shop category by
+    ``CATEGORY_MATCHER`` and auto-accepted when ``AUTO_ACCEPT`` is on, the prediction clears
+    the checkpoint's threshold, a category matched, and no human decided the product's category.
     """
     report = RunReport()
+    owner = owner or f"sync-{uuid.uuid4().hex}"
     ids = sorted({int(pk) for pk in suggestion_ids})
     rows = {s.pk: s for s in CategorySuggestion.objects.filter(pk__in=ids)}
     report.skipped.extend(pk for pk in ids if pk not in rows)
@@ -84,31 +150,129 @@ def run_suggestions(suggestion_ids: Sequence[int]) -> RunReport:
     _finish(stale, SuggestionStatus.OBSOLETE, error="superseded by a newer suggestion")
     report.obsolete.extend(stale)
 
-    claim = [s.pk for s in rows.values() if s.is_current and s.status in OPEN_STATUSES]
-    report.skipped.extend(pk for pk in rows if pk not in claim and pk not in stale)
-    # A row whose task keeps dying (a worker killed mid-batch, again and again) gives up.
-    given_up = [pk for pk in claim if rows[pk].attempts >= MAX_ATTEMPTS]
+    now = timezone.now()
+    claimable = [pk for pk, s in rows.items() if s.is_current and _claimable(s, owner, now)]
+    report.skipped.extend(pk for pk in rows if pk not in claimable and pk not in stale)
+    if not claimable:
+        return report
+    lease = _Lease(owner=owner, predictor=_load_model(worker or default_worker_name()))
+
+    suspects = [
+        pk
+        for pk in claimable
+        if rows[pk].in_flight and not (after_database_error and rows[pk].lease_owner == owner)
+    ]
+    crashed_out = [pk for pk in suspects if rows[pk].crashes + 1 >= MAX_CRASHES]
+    _finish(
+        crashed_out,
+        SuggestionStatus.FAILED,
+        error=f"the worker process died {MAX_CRASHES} times while classifying this product "
+        "(a crash, or a hang past the task's hard time limit); not tried again",
+        crashes=F("crashes") + 1,
+    )
+    given_up = [
+        pk for pk in claimable if pk not in crashed_out and rows[pk].attempts >= MAX_ATTEMPTS
+    ]
     _finish(given_up, SuggestionStatus.FAILED, error=f"gave up after {MAX_ATTEMPTS} attempts")
-    report.failed.extend(given_up)
-    claim = [pk for pk in claim if pk not in given_up]
-    if claim:
-        CategorySuggestion.objects.filter(pk__in=claim, status__in=OPEN_STATUSES).update(
-            status=SuggestionStatus.RUNNING, attempts=F("attempts") + 1, updated_at=timezone.now()
+    report.failed.extend(crashed_out + given_up)
+    claim = [pk for pk in claimable if pk not in crashed_out and pk not in given_up]
+    if suspects:
+        CategorySuggestion.objects.filter(pk__in=[pk for pk in suspects if pk in claim]).update(
+            crashes=F("crashes") + 1
         )
+    if claim:
+        claimed_now = timezone.now()
+        CategorySuggestion.objects.filter(pk__in=claim).filter(_claim_q(owner, claimed_now)).update(
+            status=SuggestionStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_owner=owner,
+            lease_until=claimed_now + timedelta(seconds=float(prodcat_settings.LEASE_SECONDS)),
+            in_flight=False,
+            updated_at=claimed_now,
+        )
+    got = {
+        s.pk: s
+        for s in CategorySuggestion.objects.filter(
+            pk__in=claim, lease_owner=owner, status=SuggestionStatus.RUNNING
+        )
+    }
+    report.skipped.extend(pk for pk in claim if pk not in got)  # another worker was faster
 
     by_type: dict[int, list[CategorySuggestion]] = defaultdict(list)
-    for pk in claim:
-        by_type[rows[pk].content_type_id].append(rows[pk])
+    for pk in sorted(got):
+        by_type[got[pk].content_type_id].append(got[pk])
     for ct_id, suggestions in by_type.items():
-        _run_for_type(ContentType.objects.get_for_id(ct_id), suggestions, report)
+        _run_for_type(ContentType.objects.get_for_id(ct_id), suggestions, report, lease)
     return report
 
 
-def _run_for_type(
-    ct: ContentType, suggestions: list[CategorySuggestion], report: RunReport
-) -> None:
-    from prodcat_django.ml.images import InvalidImageError, load_image
+def _claimable(s: CategorySuggestion, owner: str, now: Any) -> bool:
+    if s.status == SuggestionStatus.PENDING:
+        return True
+    if s.status != SuggestionStatus.RUNNING:
+        return False
+    return s.lease_owner == owner or s.lease_until is None or s.lease_until < now
 
+
+def _claim_q(owner: str, now: Any) -> Q:
+    """The same rule as :func:`_claimable`, in SQL, so two claimers never both win."""
+    return Q(status=SuggestionStatus.PENDING) | Q(
+        Q(lease_owner=owner) | Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        status=SuggestionStatus.RUNNING,
+    )
+
+
+def _load_model(worker: str) -> Predictor:
+    from prodcat_django.classifier import checkpoint_path, get_predictor
+
+    try:
+        predictor = get_predictor()
+    except Exception as exc:
+        try:
+            where = str(checkpoint_path())
+        except Exception:
+            where = ""
+        reason = f"{type(exc).__name__}: {exc}"
+        logger.error("prodcat: this worker cannot load its model (%s): %s", where, reason)
+        health.record_model_unavailable(worker, where, reason)
+        raise ModelUnavailable(reason) from exc
+    health.record_model_loaded(worker, predictor.info)
+    return predictor
+
+
+def release(owner: str, *, in_flight_error: str) -> int:
+    """Give up this run's claim (the task's soft time limit struck): rows in the pass fail with
+    ``in_flight_error``, the others go back to pending, unsent, so the next sweep sends them
+    at once. Returns how many went back."""
+    held = CategorySuggestion.objects.filter(lease_owner=owner, status=SuggestionStatus.RUNNING)
+    held.filter(in_flight=True).update(
+        status=SuggestionStatus.FAILED,
+        error=in_flight_error,
+        in_flight=False,
+        lease_until=None,
+        updated_at=timezone.now(),
+    )
+    return held.update(
+        status=SuggestionStatus.PENDING,
+        dispatched_at=None,
+        lease_until=None,
+        lease_owner="",
+        updated_at=timezone.now(),
+    )
+
+
+@dataclass
+class _Item:
+    suggestion: CategorySuggestion
+    product: models.Model
+    title: str
+    data: bytes | None
+    unreadable: OSError | None = None
+
+
+def _run_for_type(
+    ct: ContentType, suggestions: list[CategorySuggestion], report: RunReport, lease: _Lease
+) -> None:
     model = ct.model_class()
     try:
         spec = get_spec(model) if model is not None else None
@@ -122,7 +286,7 @@ def _run_for_type(
 
     products = spec.model._default_manager.in_bulk([s.object_id for s in suggestions])
     products = {str(pk): obj for pk, obj in products.items()}
-    work: list[tuple[CategorySuggestion, models.Model, str, Any]] = []
+    work: list[_Item] = []
     for suggestion in suggestions:
         product = products.get(suggestion.object_id)
         if product is None:
@@ -146,86 +310,132 @@ def _run_for_type(
             continue
         if not suggestion.fingerprint:
             CategorySuggestion.objects.filter(pk=suggestion.pk).update(fingerprint=fingerprint)
-        try:
-            if unreadable is not None:
-                raise unreadable
-            image = (
-                load_image(data, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS))
-                if data is not None
-                else None
-            )
-        except (InvalidImageError, OSError) as exc:
-            _finish([suggestion.pk], SuggestionStatus.FAILED, error=f"unreadable image: {exc}")
-            report.failed.append(suggestion.pk)
+        if unreadable is not None:
+            _fail(suggestion.pk, f"unreadable image: {unreadable}", report)
             continue
-        if not title.strip() and image is None:
-            _finish(
-                [suggestion.pk],
-                SuggestionStatus.FAILED,
-                error="the product has neither a title nor an image",
-            )
-            report.failed.append(suggestion.pk)
+        if not title.strip() and data is None:
+            _fail(suggestion.pk, "the product has neither a title nor an image", report)
             continue
-        work.append((suggestion, product, title, image))
-    if not work:
-        return
+        work.append(_Item(suggestion, product, title, data))
 
-    from prodcat_django.classifier import get_predictor
+    batch_size = max(1, int(prodcat_settings.TASK_BATCH_SIZE))
+    # Suspects of an earlier crash go last and alone, so only the culprit can die again.
+    trusted = [item for item in work if not item.suggestion.crashes]
+    suspects = [item for item in work if item.suggestion.crashes]
+    passes = [trusted[i : i + batch_size] for i in range(0, len(trusted), batch_size)]
+    passes += [[item] for item in suspects]
+    matcher = _cached_matcher(spec)
+    for group in passes:
+        _run_pass(group, spec, matcher, report, lease)
+
+
+def _run_pass(
+    group: list[_Item], spec: ProductSpec, matcher: Any, report: RunReport, lease: _Lease
+) -> None:
+    from prodcat_django.ml.images import InvalidImageError, load_image
     from prodcat_django.ml.predictor import ProductInput
 
-    batch_size = int(prodcat_settings.TASK_BATCH_SIZE)
+    lease.renew([item.suggestion.pk for item in group])
+    limit = pass_time_limit(len(group))
+    started = time.monotonic()
+    inputs: list[tuple[_Item, Any]] = []
+    unreadable: list[tuple[_Item, Exception]] = []
     try:
-        predictor = get_predictor()
-    except Exception:
-        # The worker's setup is broken, not these products: leave them for a later run
-        # (dispatch_pending) and let the task fail loudly.
-        CategorySuggestion.objects.filter(
-            pk__in=[s.pk for s, *_ in work], status=SuggestionStatus.RUNNING
-        ).update(status=SuggestionStatus.PENDING, updated_at=timezone.now())
-        raise
-    try:
-        explanations = predictor.explain_many(
-            [ProductInput(title=title, image=image) for _, _, title, image in work],
-            top_k=int(prodcat_settings.TOP_K),
-            batch_size=batch_size,
+        with deadline(limit):
+            for item in group:
+                try:
+                    image = (
+                        load_image(item.data, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS))
+                        if item.data is not None
+                        else None
+                    )
+                except (InvalidImageError, OSError) as exc:
+                    unreadable.append((item, exc))
+                    continue
+                inputs.append((item, ProductInput(title=item.title, image=image)))
+            explanations = (
+                lease.predictor.explain_many(
+                    [product_input for _, product_input in inputs],
+                    top_k=int(prodcat_settings.TOP_K),
+                    batch_size=len(group),
+                )
+                if inputs
+                else []
+            )
+    except StepTimeout:
+        if len(group) > 1:
+            logger.warning(
+                "prodcat: a pass of %d products ran past %.0f s; retrying them one by one",
+                len(group),
+                limit,
+            )
+            for item in group:
+                _run_pass([item], spec, matcher, report, lease)
+            return
+        logger.warning(
+            "prodcat: suggestion %s timed out after %.0f s", group[0].suggestion.pk, limit
         )
-    except Exception as exc:
-        logger.exception("prodcat: the model failed on %d product(s)", len(work))
-        ids = [s.pk for s, *_ in work]
-        _finish(ids, SuggestionStatus.FAILED, error=f"model error: {type(exc).__name__}: {exc}")
-        report.failed.extend(ids)
+        _fail(
+            group[0].suggestion.pk,
+            f"timed out: classifying this product took longer than {limit:g} s",
+            report,
+        )
         return
+    except Exception as exc:
+        logger.exception("prodcat: the model failed on %d product(s)", len(inputs))
+        for item in group:
+            _fail(item.suggestion.pk, f"model error: {type(exc).__name__}: {exc}", report)
+        return
+    lease.last_pass = time.monotonic() - started
+    for item, exc in unreadable:
+        _fail(item.suggestion.pk, f"unreadable image: {exc}", report)
+    info = lease.predictor.info
+    for (item, _), explanation in zip(inputs, explanations, strict=True):
+        _store(item, explanation, info, spec, matcher, report, lease)
 
-    info = predictor.info
-    matcher = _cached_matcher(spec)
-    for (suggestion, product, *_), explanation in zip(work, explanations, strict=True):
-        prediction = explanation.prediction
-        category = matcher(prediction.top.label)
-        written = CategorySuggestion.objects.filter(
-            pk=suggestion.pk, status=SuggestionStatus.RUNNING, is_current=True
-        ).update(
-            status=SuggestionStatus.READY,
-            labels=[{"label": ls.label, "score": float(ls.score)} for ls in prediction.labels],
-            label=prediction.top.label,
-            score=float(prediction.top.score),
-            category_pk="" if category is None else str(category.pk),
-            model_name=info.name,
-            model_version=info.version,
-            explanation=_explanation_json(explanation),
-            error="",
-            updated_at=timezone.now(),
-        )
-        if not written:
-            report.skipped.append(suggestion.pk)  # superseded or finished meanwhile
-            continue
-        report.ready.append(suggestion.pk)
-        if (
-            prodcat_settings.AUTO_ACCEPT
-            and prediction.auto_accept
-            and category is not None
-            and _auto_accept(suggestion.pk, product, spec, category)
-        ):
-            report.auto_accepted.append(suggestion.pk)
+
+def _store(
+    item: _Item,
+    explanation: Explanation,
+    info: Any,
+    spec: ProductSpec,
+    matcher: Any,
+    report: RunReport,
+    lease: _Lease,
+) -> None:
+    suggestion = item.suggestion
+    prediction = explanation.prediction
+    category = matcher(prediction.top.label)
+    written = lease.held(suggestion.pk).update(
+        status=SuggestionStatus.READY,
+        labels=[{"label": ls.label, "score": float(ls.score)} for ls in prediction.labels],
+        label=prediction.top.label,
+        score=float(prediction.top.score),
+        category_pk="" if category is None else str(category.pk),
+        model_name=info.name,
+        model_version=info.version,
+        explanation=_explanation_json(explanation),
+        error="",
+        in_flight=False,
+        lease_until=None,
+        updated_at=timezone.now(),
+    )
+    if not written:
+        report.skipped.append(suggestion.pk)  # superseded, or another worker took it over
+        return
+    report.ready.append(suggestion.pk)
+    if (
+        prodcat_settings.AUTO_ACCEPT
+        and prediction.auto_accept
+        and category is not None
+        and _auto_accept(suggestion.pk, item.product, spec, category)
+    ):
+        report.auto_accepted.append(suggestion.pk)
+
+
+def _fail(pk: int, error: str, report: RunReport) -> None:
+    _finish([pk], SuggestionStatus.FAILED, error=error)
+    report.failed.append(pk)
 
 
 def _cached_matcher(spec: ProductSpec) -> Any:
@@ -243,11 +453,18 @@ def _cached_matcher(spec: ProductSpec) -> Any:
     return match
 
 
-def _finish(ids: Sequence[int], status: str, *, error: str = "") -> None:
+def _finish(ids: Sequence[int], status: str, *, error: str = "", **extra: Any) -> None:
     if ids:
         CategorySuggestion.objects.filter(pk__in=ids).exclude(
             status__in=(*DECIDED_STATUSES, SuggestionStatus.READY)
-        ).update(status=status, error=error, updated_at=timezone.now())
+        ).update(
+            status=status,
+            error=error,
+            in_flight=False,
+            lease_until=None,
+            updated_at=timezone.now(),
+            **extra,
+        )
 
 
 def _auto_accept(

@@ -109,3 +109,21 @@ def test_unregistered_queryset_is_refused(db):
 
     with pytest.raises(NotRegistered):
         services.request_suggestions(User.objects.all())
+
+
+def test_a_refusing_broker_is_asked_once(products, monkeypatch, django_capture_on_commit_callbacks):
+    # A hung broker costs BROKER_TIMEOUT per try: after the first refused chunk the rest are
+    # left, pending and unsent, for the sweep.
+    tries = []
+
+    def refuse(ids):
+        tries.append(list(ids))
+        return False
+
+    monkeypatch.setattr(services.dispatching, "dispatch", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = services.request_suggestions(Product.objects.all(), chunk_size=5)
+    assert [len(ids) for ids in tries] == [5]
+    rows = CategorySuggestion.objects.filter(batch=batch)
+    assert rows.filter(status="pending", dispatched_at__isnull=True).count() == 12
+    assert services.stuck_suggestions().count() == 12

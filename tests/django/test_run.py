@@ -199,24 +199,32 @@ def test_the_task_wraps_the_service(make_product):
     assert run_suggestions_task.acks_late is True
 
 
-def test_a_broken_model_setup_leaves_rows_pending_and_fails_the_task(
-    make_product, settings, tmp_path
+def test_a_broken_model_setup_claims_nothing_and_says_why(
+    make_product, settings, tmp_path, model_checkpoint
 ):
-    from prodcat_django.ml.manifest import CheckpointError
+    from prodcat_django.models import WorkerHealth
 
     product = make_product(title="Boots")
     settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(tmp_path / "missing")}
-    with pytest.raises(CheckpointError):
-        services.run_suggestions([_current(product).pk])
+    with pytest.raises(services.ModelUnavailable, match="no such checkpoint folder"):
+        services.run_suggestions([_current(product).pk], worker="w1")
     suggestion = _current(product)
-    assert (suggestion.status, suggestion.attempts) == (SuggestionStatus.PENDING, 1)
+    assert (suggestion.status, suggestion.attempts) == (SuggestionStatus.PENDING, 0)
+    health = WorkerHealth.objects.get(hostname="w1")
+    assert not health.model_loaded and "no such checkpoint folder" in health.error
+    assert list(services.workers_without_model()) == [health]
+    # Fixed: the next delivery loads the model, and the health record says so.
+    settings.PRODCAT = {**settings.PRODCAT, "CHECKPOINT": str(model_checkpoint)}
+    assert services.run_suggestions([suggestion.pk], worker="w1").ready == [suggestion.pk]
+    health.refresh_from_db()
+    assert health.model_loaded and health.error == ""
 
 
 def test_a_row_gives_up_after_max_attempts(make_product):
     product = make_product(title="Boots")
     suggestion = _current(product)
     CategorySuggestion.objects.filter(pk=suggestion.pk).update(
-        status="running", attempts=services.MAX_ATTEMPTS
+        status="pending", attempts=services.MAX_ATTEMPTS
     )
     report = services.run_suggestions([suggestion.pk])
     assert report.failed == [suggestion.pk]

@@ -12,9 +12,10 @@ from prodcat_django.conf import prodcat_settings
 
 class Command(BaseCommand):
     help = (
-        "Send the Celery tasks of current suggestions that were never dispatched, or that are "
-        "pending/running for longer than --older-than seconds. Exits non-zero when the broker "
-        "refused some."
+        "Send the Celery tasks of current suggestions that were never dispatched, whose "
+        "worker's lease ran out, or that the broker lost (what the periodic sweep does); with "
+        "--older-than, those pending/running for longer than that instead. Exits non-zero "
+        "when the broker refused some."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -22,8 +23,10 @@ class Command(BaseCommand):
             "--older-than",
             type=float,
             default=None,
-            help=f"seconds after which a dispatched suggestion counts as stuck "
-            f"(default PRODCAT['STUCK_AFTER'], {prodcat_settings.STUCK_AFTER} now)",
+            help="seconds after which a dispatched suggestion counts as stuck, whatever its "
+            f"lease (default: by lease, PRODCAT['LEASE_SECONDS'] = "
+            f"{prodcat_settings.LEASE_SECONDS} and DISPATCH_LEASE = "
+            f"{prodcat_settings.DISPATCH_LEASE})",
         )
         parser.add_argument("--limit", type=int, default=None, help="send at most this many")
 
