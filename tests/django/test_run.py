@@ -188,6 +188,30 @@ def test_batched_inference_over_many_products(make_product, categories, settings
     assert sorted(report.ready) == sorted(ids)
 
 
+def test_each_forward_pass_is_stored_before_the_next(make_product, settings, monkeypatch):
+    """The progress page moves per pass: when the second pass starts, the first one's rows
+    are ready in the database already."""
+    from prodcat_django.classifier import get_predictor
+
+    settings.PRODCAT = {**settings.PRODCAT, "TASK_BATCH_SIZE": 2}
+    ids = [_current(make_product(title=f"Product {n}")).pk for n in range(5)]
+    CategorySuggestion.objects.filter(pk__in=ids).update(status=SuggestionStatus.PENDING)
+    predictor = get_predictor()
+    original = predictor.explain_many
+    ready_before_each_pass = []
+
+    def counting(items, **kwargs):
+        ready_before_each_pass.append(
+            CategorySuggestion.objects.filter(pk__in=ids, status=SuggestionStatus.READY).count()
+        )
+        return original(items, **kwargs)
+
+    monkeypatch.setattr(predictor, "explain_many", counting)
+    report = services.run_suggestions(ids)
+    assert sorted(report.ready) == ids
+    assert ready_before_each_pass == [0, 2, 4]
+
+
 def test_the_task_wraps_the_service(make_product):
     from prodcat_django.tasks import run_suggestions_task
 
