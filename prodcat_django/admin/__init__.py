@@ -19,6 +19,7 @@ from prodcat_django.admin.review import CategorySuggestionAdmin
 from prodcat_django.models import CategorySuggestion, SuggestionBatch, SuggestionDecision
 
 __all__ = [
+    "INDEX_TEMPLATE",
     "CategorySuggestionAdmin",
     "SuggestCategoriesAdminMixin",
     "SuggestionBatchAdmin",
@@ -26,6 +27,12 @@ __all__ = [
     "enable_suggestions",
 ]
 
+#: The admin index with how many suggestions wait for review (a custom site sets its own
+#: ``index_template`` to this, or includes ``{% prodcat_review_summary %}`` in its own).
+INDEX_TEMPLATE = "admin/prodcat_django/index.html"
+
+if admin.site.index_template is None:
+    admin.site.index_template = INDEX_TEMPLATE
 admin.site.register(CategorySuggestion, CategorySuggestionAdmin)
 admin.site.register(SuggestionBatch, SuggestionBatchAdmin)
 admin.site.register(SuggestionDecision, SuggestionDecisionAdmin)

@@ -11,9 +11,58 @@ from collections.abc import Iterable, Sequence
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 #: Scores at or above this share are drawn in the "confident" colour.
 HIGH_SCORE = 0.9
+#: Opacity of the most attended title word's shading: at most this much keeps its text at
+#: 4.5:1 or better over the shade in both themes.
+TOKEN_SHADE = 0.55
+#: Below this share a suggestion is drawn as "unsure" (the merchant should look closely).
+LOW_SCORE = 0.5
+
+#: What a merchant reads for each stored status (the stored values stay internal).
+MERCHANT_STATUS = {
+    "pending": _lazy("Waiting"),
+    "running": _lazy("Classifying"),
+    "ready": _lazy("Suggested"),
+    "failed": _lazy("Could not suggest"),
+    "accepted": _lazy("Accepted"),
+    "rejected": _lazy("Rejected"),
+    "obsolete": _lazy("Superseded"),
+}
+
+
+def merchant_status(status: str) -> str:
+    """The merchant's word for a stored status (the status itself when unknown)."""
+    return str(MERCHANT_STATUS.get(status, status))
+
+
+def confidence(score: float | None) -> str:
+    """``high``, ``mid`` or ``low``: the band a score is drawn in."""
+    if score is None:
+        return "low"
+    if score >= HIGH_SCORE:
+        return "high"
+    return "mid" if score >= LOW_SCORE else "low"
+
+
+def confidence_badge(label: str, score: float | None) -> SafeString:
+    """``Tops 98%`` in a pill whose colour and icon say how sure the model is; the words
+    ("sure", "unsure") are there for screen readers and for colour-blind merchants."""
+    band = confidence(score)
+    words = {"high": _("confident"), "mid": _("fairly sure"), "low": _("unsure")}[band]
+    pct = "" if score is None else f" {percent(score)}%"
+    return format_html(
+        '<span class="prodcat-confidence prodcat-confidence--{}" title="{}">'
+        '<span class="prodcat-confidence__dot" aria-hidden="true"></span>{}{}'
+        '<span class="prodcat-sr"> ({})</span></span>',
+        band,
+        words,
+        label,
+        pct,
+        words,
+    )
 
 
 def percent(score: float) -> int:
@@ -53,8 +102,10 @@ def score_bars(labels: Iterable[tuple[str, float]], *, limit: int = 3) -> SafeSt
     )
 
 
-def status_badge(status: str, display: str) -> SafeString:
-    return format_html('<span class="prodcat-status prodcat-status--{}">{}</span>', status, display)
+def status_badge(status: str, display: str | None = None) -> SafeString:
+    """A pill with the merchant's word for ``status`` (``display`` overrides it)."""
+    text = merchant_status(status) if display is None else display
+    return format_html('<span class="prodcat-status prodcat-status--{}">{}</span>', status, text)
 
 
 def thumbnail(url: str | None, alt: str, *, size: int = 48) -> SafeString:
@@ -116,6 +167,9 @@ def token_weights(tokens: Sequence[tuple[str, float]]) -> SafeString:
         format_html_join(
             "",
             '<span class="prodcat-token" style="--w: {}" title="{}%">{}</span>',
-            ((f"{0.7 * float(w) / peak:.3f}", f"{float(w) * 100:.1f}", word) for word, w in tokens),
+            (
+                (f"{TOKEN_SHADE * float(w) / peak:.3f}", f"{float(w) * 100:.1f}", word)
+                for word, w in tokens
+            ),
         ),
     )

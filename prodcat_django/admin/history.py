@@ -20,6 +20,9 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from prodcat_django import services
+from prodcat_django.admin import batch_progress
+from prodcat_django.admin.display import merchant_status
 from prodcat_django.admin.product import ADMIN_MEDIA
 from prodcat_django.models import SuggestionBatch, SuggestionStatus
 
@@ -56,6 +59,7 @@ class SuggestionBatchAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.progress_view),
                 name="prodcat_django_suggestionbatch_progress",
             ),
+            *batch_progress.urls(self),
             *super().get_urls(),
         ]
 
@@ -77,7 +81,7 @@ class SuggestionBatchAdmin(admin.ModelAdmin):
         )
         rows = [
             {
-                "label": status.label,
+                "label": merchant_status(status.value),
                 "count": progress[status.value],
                 "url": f"{review_base}?{urlencode({'batch': batch.pk, 'status__exact': status})}"
                 if progress[status.value]
@@ -86,8 +90,10 @@ class SuggestionBatchAdmin(admin.ModelAdmin):
             for status in SuggestionStatus
         ]
         failed = progress[SuggestionStatus.FAILED]
-        active = progress[SuggestionStatus.PENDING] + progress[SuggestionStatus.RUNNING]
+        pending = progress[SuggestionStatus.PENDING]
+        running = progress[SuggestionStatus.RUNNING]
         settled = progress["done"]
+        confident = batch_progress.confident(batch).count()
 
         def pct(n: int) -> str:
             return f"{100 * n / total:.2f}" if total else "0"
@@ -105,7 +111,18 @@ class SuggestionBatchAdmin(admin.ModelAdmin):
             "finished": progress["finished"],
             "done_pct": pct(settled - failed),
             "failed_pct": pct(failed),
-            "active_pct": pct(active),
+            "running_pct": pct(running),
+            "pending_pct": pct(pending),
+            "running": running,
+            "pending": pending,
+            "pace": batch_progress.pace(batch, settled, total),
+            "confident": confident,
+            "threshold_pct": round(batch_progress.threshold() * 100),
+            "can_review": services.can_review(request.user),
+            "accept_url": reverse(
+                f"{self.admin_site.name}:prodcat_django_suggestionbatch_accept_confident",
+                args=[batch.pk],
+            ),
             "refresh_seconds": PROGRESS_REFRESH_SECONDS,
             "review_url": f"{review_base}?{urlencode({'batch': batch.pk})}",
         }

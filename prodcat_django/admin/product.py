@@ -24,20 +24,39 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from prodcat_django import services
-from prodcat_django.admin.display import status_badge
+from prodcat_django.admin import product_form
+from prodcat_django.admin.product_list import (
+    SuggestionScoreFilter,
+    SuggestionStateFilter,
+    admin_url,
+    remember_row_context,
+    suggestion_cell,
+)
 from prodcat_django.conf import prodcat_settings
-from prodcat_django.models import CategorySuggestion, SuggestionStatus
+from prodcat_django.models import CategorySuggestion
 
 SUGGEST_ACTION = "suggest_categories"
 #: The stylesheet of prodcat's admin fragments (status badges, score bars).
 ADMIN_MEDIA = forms.Media(css={"all": ["prodcat_django/admin.css"]})
+#: The product admin's scripts: the form's suggestion panel and the rows' Accept button.
+PRODUCT_MEDIA = ADMIN_MEDIA + forms.Media(
+    js=[
+        "prodcat_django/product_form.js",
+        "prodcat_django/quick_review.js",
+        "prodcat_django/list_cards.js",
+    ]
+)
 SUGGESTION_COLUMN = "category_suggestion"
+#: The read-only field of the product form that holds the suggestion panel.
+SUGGESTION_PANEL = "category_suggestion_panel"
+#: The list filters the product list gets (state and score band of the current suggestion).
+SUGGESTION_FILTERS = (SuggestionStateFilter, SuggestionScoreFilter)
 #: Products named on the confirmation page (the count covers the rest).
 CONFIRMATION_SAMPLE = 10
 
@@ -50,6 +69,7 @@ class SuggestionPrefetchingChangeList(ChangeList):
         super().get_results(request)
         self.result_list = list(self.result_list)
         services.prefetch_current_suggestions(self.result_list)
+        remember_row_context(self.result_list, request)
 
 
 class SuggestCategoriesAdminMixin:
@@ -65,21 +85,48 @@ class SuggestCategoriesAdminMixin:
 
     @property
     def media(self) -> forms.Media:
-        return super().media + ADMIN_MEDIA  # type: ignore[misc]
+        return super().media + PRODUCT_MEDIA  # type: ignore[misc]
 
-    # --- the column ------------------------------------------------------------------------
+    # --- the column and the form's panel ---------------------------------------------------
 
-    @admin.display(description=gettext_lazy("category suggestion"))
+    @admin.display(description=gettext_lazy("suggestion"))
     def category_suggestion(self, obj: Model) -> str:
         return suggestion_cell(obj, self.admin_site)
 
+    @admin.display(description=gettext_lazy("suggested category"))
+    def category_suggestion_panel(self, obj: Model) -> str:
+        return product_form.panel(obj, self.admin_site)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
-        # The change page shows the current suggestion too (with a link to review it), unless
-        # the shop lists its fields explicitly.
+        # The form shows the suggestion panel (product_form.js moves it beside the category
+        # field), unless the shop lists its fields explicitly.
         fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
-        if obj is not None and SUGGESTION_COLUMN not in fields:
-            fields.append(SUGGESTION_COLUMN)
+        if SUGGESTION_PANEL not in fields:
+            fields.append(SUGGESTION_PANEL)
         return fields
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = list(super().get_list_filter(request))  # type: ignore[misc]
+        return [*filters, *(f for f in SUGGESTION_FILTERS if f not in filters)]
+
+    def get_urls(self) -> list[Any]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return [
+            path(
+                "<path:object_id>/prodcat-suggestion/",
+                self.admin_site.admin_view(  # type: ignore[attr-defined]
+                    lambda request, object_id: product_form.panel_view(self, request, object_id)
+                ),
+                name=f"{opts.app_label}_{opts.model_name}_prodcat_suggestion",
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        # "Use …" then Save: accept the suggestion (recorded in the audit trail) first.
+        if change:
+            product_form.accept_used_suggestion(request, obj, form)
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
 
     def get_list_display(self, request: HttpRequest) -> Any:
         list_display = list(super().get_list_display(request))  # type: ignore[misc]
@@ -207,27 +254,6 @@ def selection_context(request: HttpRequest, queryset: QuerySet) -> dict[str, Any
     }
 
 
-def suggestion_cell(product: Model, admin_site: admin.AdminSite | None = None) -> str:
-    """Status badge and, once classified, the top label and score of the current suggestion,
-    linked to its review page where that admin is registered (no query: reverse only)."""
-    from prodcat_django.registry import get_spec
-
-    suggestion = getattr(product, get_spec(product).suggestion_attr)
-    if suggestion is None:
-        return format_html('<span class="prodcat-decision">{}</span>', "—")
-    cell = status_badge(suggestion.status, suggestion.get_status_display())
-    if suggestion.label and suggestion.status not in (
-        SuggestionStatus.PENDING,
-        SuggestionStatus.RUNNING,
-    ):
-        score = "" if suggestion.score is None else f" {round(suggestion.score * 100)}%"
-        cell = format_html("{} {}{}", cell, suggestion.label, score)
-    url = _admin_url(admin_site, "prodcat_django_categorysuggestion_change", suggestion.pk)
-    if url:
-        return format_html('<a href="{}" title="{}">{}</a>', url, _("Review"), cell)
-    return cell
-
-
 def prefetching_changelist(base: type[ChangeList]) -> type[ChangeList]:
     if issubclass(base, SuggestionPrefetchingChangeList):
         return base
@@ -236,17 +262,7 @@ def prefetching_changelist(base: type[ChangeList]) -> type[ChangeList]:
 
 def batch_progress_url(admin_site: admin.AdminSite | None, batch_pk: int) -> str | None:
     """The batch progress page on ``admin_site`` (or the default site), if registered there."""
-    return _admin_url(admin_site, "prodcat_django_suggestionbatch_progress", batch_pk)
-
-
-def _admin_url(admin_site: admin.AdminSite | None, name: str, pk: Any) -> str | None:
-    sites = [admin_site.name] if admin_site is not None else []
-    for site_name in dict.fromkeys([*sites, admin.site.name]):
-        try:
-            return reverse(f"{site_name}:{name}", args=[pk])
-        except NoReverseMatch:
-            continue
-    return None
+    return admin_url(admin_site, "prodcat_django_suggestionbatch_progress", batch_pk)
 
 
 def enable_suggestions(target: admin.AdminSite | type[admin.ModelAdmin], model: type[Model]) -> Any:
@@ -309,7 +325,7 @@ def _add_to(model_admin: admin.ModelAdmin | type[admin.ModelAdmin]) -> None:
         return prefetching_changelist(original_changelist(self, request, **kwargs))
 
     cls.get_changelist = get_changelist  # type: ignore[method-assign]
-    cls.media = property(lambda self: original_media.fget(self) + ADMIN_MEDIA)  # type: ignore[assignment]
+    cls.media = property(lambda self: original_media.fget(self) + PRODUCT_MEDIA)  # type: ignore[assignment]
     cls._prodcat_suggestions_enabled = True  # type: ignore[attr-defined]
 
 

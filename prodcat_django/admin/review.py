@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from prodcat_django import services
+from prodcat_django.admin import health, quick_review, review_queue
 from prodcat_django.admin.display import (
     heat_map,
     score_bars,
@@ -125,13 +126,14 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         "thumbnail",
         "product_title",
         "top_labels",
+        "current_category",
+        "decide",
         "status_display",
-        "model_version",
         "created",
     ]
     list_display_links = ["product_title"]
     list_filter = [
-        "status",
+        review_queue.QueueFilter,
         PredictedLabelFilter,
         ScoreBandFilter,
         BatchFilter,
@@ -141,10 +143,11 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     list_per_page = 50
     # The product's title lives in the shop's table (a generic relation): search what is ours.
     search_fields = ["label", "=object_id"]
-    search_help_text = gettext_lazy("Search by predicted label, or by product id.")
+    search_help_text = gettext_lazy("Search by product title, predicted label, or product id.")
     ordering = ["-created_at", "-pk"]
     actions = ["accept_selected", "reject_selected", "reject_with_category"]
     change_form_template = "admin/prodcat_django/categorysuggestion/change_form.html"
+    change_list_template = "admin/prodcat_django/categorysuggestion/change_list.html"
     reject_template = "admin/prodcat_django/reject_with_category.html"
 
     fieldsets = [
@@ -156,7 +159,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                     "status_display",
                     "top_labels",
                     "matched_category",
-                    "auto_accepted",
+                    "auto_accepted_display",
                     "model_name",
                     "model_version",
                 ]
@@ -190,7 +193,33 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
 
     @property
     def media(self) -> forms.Media:
-        return super().media + ADMIN_MEDIA + forms.Media(js=["prodcat_django/explanation.js"])
+        return (
+            super().media
+            + ADMIN_MEDIA
+            + forms.Media(
+                js=[
+                    "prodcat_django/explanation.js",
+                    "prodcat_django/quick_review.js",
+                    "prodcat_django/review_keys.js",
+                    "prodcat_django/list_cards.js",
+                ]
+            )
+        )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return review_queue.ReviewChangeList
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> Any:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            found = found | review_queue.search_by_title(queryset, term)
+        return found, may_have_duplicates
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        warning = health.warning(self.admin_site)
+        extra_context = {**(extra_context or {}), "prodcat_warning": warning}
+        return super().changelist_view(request, extra_context)
 
     # --- permissions: suggestions are read-only rows; decisions go through the services ----
 
@@ -228,19 +257,27 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             return _("(deleted product #%(id)s)") % {"id": obj.object_id}
         return spec.get_title(product) or _("(untitled #%(id)s)") % {"id": obj.object_id}
 
-    @admin.display(description=gettext_lazy("top labels"))
+    @admin.display(description=gettext_lazy("suggestion"), ordering="score")
     def top_labels(self, obj: CategorySuggestion) -> str:
         labels = [(item.get("label", ""), item.get("score", 0.0)) for item in obj.labels or []]
         if not labels and obj.error:
             return format_html('<span class="prodcat-decision">{}</span>', obj.error[:200])
         return score_bars(labels)
 
+    @admin.display(description=gettext_lazy("current category"))
+    def current_category(self, obj: CategorySuggestion) -> str:
+        return review_queue.current_category_cell(obj)
+
+    @admin.display(description=gettext_lazy("decide"))
+    def decide(self, obj: CategorySuggestion) -> str:
+        return review_queue.decide_cell(obj, self.admin_site)
+
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_display(self, obj: CategorySuggestion) -> str:
         # The decision (who and when) sits under the badge to keep the list narrow.
-        badge = status_badge(obj.status, obj.get_status_display())
+        badge = status_badge(obj.status)
         if obj.auto_accepted:
-            return format_html("{} <small>{}</small>", badge, _("auto"))
+            return format_html("{} <small>{}</small>", badge, _("automatically"))
         if obj.reviewed_at is None:
             return badge
         return format_html("{}<br>{}", badge, self.decision(obj))
@@ -287,14 +324,25 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("product type"))
     def product_type(self, obj: CategorySuggestion) -> str:
-        return str(ContentType.objects.get_for_id(obj.content_type_id))
+        model = ContentType.objects.get_for_id(obj.content_type_id).model_class()
+        return str(model._meta.verbose_name).capitalize() if model else _("(removed)")
 
-    @admin.display(description=gettext_lazy("matched category"))
+    @admin.display(description=gettext_lazy("shop category"))
     def matched_category(self, obj: CategorySuggestion) -> str:
-        names = _category_names(_spec_for(obj), [obj.category_pk])
+        if obj.status in (SuggestionStatus.PENDING, SuggestionStatus.RUNNING):
+            return _("not known yet")
+        if obj.status == SuggestionStatus.FAILED or not obj.label:
+            return "—"
         if not obj.category_pk:
-            return _("none: no shop category matches the label")
+            return _("No shop category is called “%(label)s”; file it under one yourself.") % {
+                "label": obj.label
+            }
+        names = _category_names(_spec_for(obj), [obj.category_pk])
         return names.get(obj.category_pk, f"#{obj.category_pk}")
+
+    @admin.display(description=gettext_lazy("filed automatically"))
+    def auto_accepted_display(self, obj: CategorySuggestion) -> str:
+        return _("Yes: the model was sure enough") if obj.auto_accepted else _("No")
 
     @admin.display(description=gettext_lazy("correction"))
     def correction(self, obj: CategorySuggestion) -> str:
@@ -367,10 +415,19 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             SuggestionStatus.ACCEPTED,
             SuggestionStatus.REJECTED,
         )
+        following = review_queue.next_to_review(obj)
         return {
             "allowed": self.has_review_permission(request),
             "reviewable": reviewable and spec is not None,
-            "can_accept": obj.status != SuggestionStatus.FAILED and bool(obj.category_pk),
+            # A decided suggestion does not offer Accept again.
+            "can_accept": obj.status == SuggestionStatus.READY and bool(obj.category_pk),
+            "decided": obj.is_decided,
+            "next_url": reverse(
+                f"{self.admin_site.name}:prodcat_django_categorysuggestion_change",
+                args=[following.pk],
+            )
+            if following
+            else "",
             "url": reverse(
                 f"{self.admin_site.name}:prodcat_django_categorysuggestion_review",
                 args=[obj.pk],
@@ -393,6 +450,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 wrap(self.review_view),
                 name="prodcat_django_categorysuggestion_review",
             ),
+            *quick_review.urls(self),
             *super().get_urls(),
         ]
 
@@ -420,6 +478,22 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 text_share=round(100 * float(share.get("text", 0.0))),
                 image_share=round(100 * float(share.get("image", 0.0))),
             )
+        if request.headers.get("X-Requested-With") != "XMLHttpRequest":
+            # Opened on its own (no JavaScript): a whole admin page around the fragment.
+            context.update(
+                self.admin_site.each_context(request),
+                title=_("Why the model suggested %(label)s") % {"label": obj.label or "—"},
+                opts=self.model._meta,
+                media=self.media,
+                product_title=self.product_title(obj),
+                change_url=reverse(
+                    f"{self.admin_site.name}:prodcat_django_categorysuggestion_change",
+                    args=[obj.pk],
+                ),
+            )
+            return TemplateResponse(
+                request, "admin/prodcat_django/categorysuggestion/explanation_page.html", context
+            )
         return TemplateResponse(
             request, "admin/prodcat_django/categorysuggestion/explanation.html", context
         )
@@ -439,6 +513,20 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             if decision == "accept":
                 services.accept(obj, user=request.user)
                 self.message_user(request, _("Suggestion accepted."), messages.SUCCESS)
+                if request.POST.get("and_next"):
+                    following = review_queue.next_to_review(obj)
+                    if following is not None:
+                        change_url = reverse(
+                            f"{self.admin_site.name}:prodcat_django_categorysuggestion_change",
+                            args=[following.pk],
+                        )
+                    else:
+                        self.message_user(
+                            request, _("Nothing else waits for review."), messages.INFO
+                        )
+                        change_url = reverse(
+                            f"{self.admin_site.name}:prodcat_django_categorysuggestion_changelist"
+                        )
             elif decision in {"reject", "correct"}:
                 category = None
                 if decision == "correct":
@@ -466,11 +554,25 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Accept the suggested category"), permissions=["review"])
     def accept_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._decide(request, queryset, services.accept, _("Accepted"))
+        self._decide(
+            request,
+            queryset,
+            services.accept,
+            lambda n: (
+                ngettext("Accepted %(n)d suggestion.", "Accepted %(n)d suggestions.", n) % {"n": n}
+            ),
+        )
 
     @admin.action(description=gettext_lazy("Reject the suggestion"), permissions=["review"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._decide(request, queryset, services.reject, _("Rejected"))
+        self._decide(
+            request,
+            queryset,
+            services.reject,
+            lambda n: (
+                ngettext("Rejected %(n)d suggestion.", "Rejected %(n)d suggestions.", n) % {"n": n}
+            ),
+        )
 
     @admin.action(
         description=gettext_lazy("Reject and choose the right category…"), permissions=["review"]
@@ -502,7 +604,14 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 request,
                 queryset,
                 lambda s, user: services.reject(s, user=user, category=category),
-                _("Rejected and filed under %(category)s") % {"category": category},
+                lambda n: (
+                    ngettext(
+                        "Rejected %(n)d suggestion and filed it under %(category)s.",
+                        "Rejected %(n)d suggestions and filed them under %(category)s.",
+                        n,
+                    )
+                    % {"n": n, "category": category}
+                ),
             )
             return None
         count = queryset.count()
@@ -526,7 +635,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             },
         )
 
-    def _decide(self, request: HttpRequest, queryset: QuerySet, decide: Any, done: str) -> None:
+    def _decide(self, request: HttpRequest, queryset: QuerySet, decide: Any, done: Any) -> None:
         """Run a service decision per suggestion; report successes and per-row refusals."""
         succeeded = 0
         errors: list[str] = []
@@ -542,12 +651,15 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             else:
                 succeeded += 1
         if succeeded:
-            self.message_user(
-                request,
-                ngettext("%(done)s %(n)d suggestion.", "%(done)s %(n)d suggestions.", succeeded)
-                % {"done": done, "n": succeeded},
-                messages.SUCCESS,
+            text = (
+                done(succeeded)
+                if callable(done)
+                else ngettext(
+                    "%(done)s %(n)d suggestion.", "%(done)s %(n)d suggestions.", succeeded
+                )
+                % {"done": done, "n": succeeded}
             )
+            self.message_user(request, text, messages.SUCCESS)
         if errors:
             self.message_user(
                 request,

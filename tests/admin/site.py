@@ -9,6 +9,7 @@
 from django.contrib import admin
 
 from prodcat_django.admin import (
+    INDEX_TEMPLATE,
     CategorySuggestionAdmin,
     SuggestCategoriesAdminMixin,
     SuggestionBatchAdmin,
@@ -19,6 +20,7 @@ from prodcat_django.models import CategorySuggestion, SuggestionBatch, Suggestio
 from tests.testapp.models import Category, Product
 
 site = admin.AdminSite(name="admin")
+site.index_template = INDEX_TEMPLATE
 site.register(CategorySuggestion, CategorySuggestionAdmin)
 site.register(SuggestionBatch, SuggestionBatchAdmin)
 site.register(SuggestionDecision, SuggestionDecisionAdmin)

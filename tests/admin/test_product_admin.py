@@ -147,8 +147,42 @@ def test_progress_page_counts_by_status_and_refreshes_until_done(reviewer_client
     html = reviewer_client.get(url).content.decode()
     assert "Finished: 4 of 4 suggestions settled." in html
     assert 'http-equiv="refresh"' not in html
-    assert re.search(r">ready</a></td>\s*<td class=\"num\">3<", html)
-    assert re.search(r">failed</a></td>\s*<td class=\"num\">1<", html)
+    assert re.search(r">Suggested</a></td>\s*<td class=\"num\">3<", html)
+    assert re.search(r">Could not suggest</a></td>\s*<td class=\"num\">1<", html)
+
+
+def test_progress_page_accepts_all_at_or_above_the_threshold(
+    reviewer_client, products, categories, model_checkpoint
+):
+    from prodcat_django import services
+
+    batch = services.request_suggestions(
+        Product.objects.filter(pk__in=[p.pk for p in products[:3]])
+    )
+    rows = list(CategorySuggestion.objects.filter(batch=batch).order_by("pk"))
+    for row, score in zip(rows, (0.99, 0.95, 0.42), strict=True):
+        CategorySuggestion.objects.filter(pk=row.pk).update(
+            status=SuggestionStatus.READY,
+            label="Shoes",
+            score=score,
+            labels=[{"label": "Shoes", "score": score}],
+            category_pk=str(categories["Shoes"].pk),
+        )
+    url = reverse("admin:prodcat_django_suggestionbatch_progress", args=[batch.pk])
+    html = reviewer_client.get(url).content.decode()
+    assert "Accept all 2 suggestions at or above 50%" in html  # the tiny checkpoint's threshold
+    assert "products a minute" in html
+    response = reviewer_client.post(
+        reverse("admin:prodcat_django_suggestionbatch_accept_confident", args=[batch.pk]),
+        follow=True,
+    )
+    assert "Accepted 2 suggestions at or above 50%." in messages_of(response)
+    statuses = [CategorySuggestion.objects.get(pk=r.pk).status for r in rows]
+    assert statuses == [
+        SuggestionStatus.ACCEPTED,
+        SuggestionStatus.ACCEPTED,
+        SuggestionStatus.READY,
+    ]
 
 
 def test_progress_page_is_private(client, reviewer, products, django_user_model):
@@ -233,16 +267,94 @@ def test_broker_down_is_reported_and_nothing_is_lost(client, make_product, monke
     assert pending.count() == 3  # waiting for dispatch_pending, not lost
 
 
-def test_product_change_page_shows_and_links_the_suggestion(reviewer_client, make_suggestion):
-    suggestion = make_suggestion("boots", [("Shoes", 0.82)])
+def test_product_change_page_shows_and_links_the_suggestion(
+    reviewer_client, admin_client, make_suggestion
+):
+    suggestion = make_suggestion("boots", [("Shoes", 0.82), ("Bags", 0.12)])
     review = reverse("admin:prodcat_django_categorysuggestion_change", args=[suggestion.pk])
     page = reviewer_client.get(
         reverse("admin:testapp_product_change", args=[suggestion.object_id])
     ).content.decode()
-    assert re.search(rf'<a href="{review}"[^>]*>.*?ready.*?Shoes 82%</a>', page, re.S)
-    from tests.admin.site import site
-
-    model_admin = site.get_model_admin(Product)
-    assert "category_suggestion" not in model_admin.get_readonly_fields(None, None)  # add page
+    assert "prodcat-status--ready" in page and ">Suggested<" in page
+    assert re.search(r'data-prodcat-use="\d+"[^>]*>Use Shoes \(82%\)</button>', page)
+    assert "Shoes 82%" in page and "Bags 12%" in page  # the chips
+    assert f'href="{review}"' in page
+    assert "data-prodcat-poll-url" not in page  # settled: nothing to poll
+    add_page = admin_client.get(reverse("admin:testapp_product_add")).content.decode()
+    assert "A category will be suggested after you save the product" in add_page
     listing = reviewer_client.get(reverse("admin:testapp_product_changelist")).content.decode()
     assert f'href="{review}"' in listing
+
+
+def test_pending_panel_polls_and_the_fragment_follows_the_suggestion(
+    reviewer_client, make_suggestion
+):
+    suggestion = make_suggestion("boots", [], status=SuggestionStatus.PENDING)
+    change = reverse("admin:testapp_product_change", args=[suggestion.object_id])
+    fragment = reverse("admin:testapp_product_prodcat_suggestion", args=[suggestion.object_id])
+    page = reviewer_client.get(change).content.decode()
+    assert f'data-prodcat-poll-url="{fragment}"' in page
+    assert ">Waiting<" in page and "Matched category" not in page
+    CategorySuggestion.objects.filter(pk=suggestion.pk).update(
+        status=SuggestionStatus.READY,
+        labels=[{"label": "Shoes", "score": 0.9}],
+        label="Shoes",
+        score=0.9,
+    )
+    html = reviewer_client.get(fragment).content.decode()
+    assert "data-prodcat-poll-url" not in html and "Shoes 90%" in html
+
+
+def test_saving_after_use_accepts_the_suggestion(reviewer_client, make_suggestion, categories):
+    suggestion = make_suggestion("boots", [("Shoes", 0.82)])
+    change = reverse("admin:testapp_product_change", args=[suggestion.object_id])
+    response = reviewer_client.post(
+        change,
+        {
+            "title": "boots",
+            "category": categories["Shoes"].pk,
+            "price": "0",
+            "_prodcat_used_suggestion": suggestion.pk,
+        },
+    )
+    assert response.status_code == 302
+    suggestion.refresh_from_db()
+    assert suggestion.status == SuggestionStatus.ACCEPTED
+    assert suggestion.reviewed_by.username == "reviewer"
+    assert Product.objects.get(pk=suggestion.object_id).category == categories["Shoes"]
+
+
+def test_product_list_filters_on_suggestion_state_and_score(reviewer_client, make_suggestion):
+    sure = make_suggestion("watch", [("Watches", 0.99)])
+    unsure = make_suggestion("thing", [("Bags", 0.42)])
+    waiting = make_suggestion("new", [], status=SuggestionStatus.PENDING)
+    url = reverse("admin:testapp_product_changelist")
+
+    def listed(**params: str) -> set[str]:
+        response = reviewer_client.get(url, params)
+        return {str(p.pk) for p in response.context["cl"].result_list}
+
+    assert listed(prodcat_score="high") == {sure.object_id}
+    assert listed(prodcat_score="low") == {unsure.object_id}
+    assert listed(prodcat_state="waiting") == {waiting.object_id}
+    assert listed(prodcat_state="review") == {sure.object_id, unsure.object_id}
+    html = reviewer_client.get(url).content.decode()
+    assert "prodcat-confidence--high" in html and "prodcat-confidence--low" in html
+
+
+def test_row_accept_from_the_product_list(reviewer_client, make_suggestion, categories):
+    suggestion = make_suggestion("boots", [("Shoes", 0.82)])
+    listing = reverse("admin:testapp_product_changelist")
+    quick = reverse("admin:prodcat_django_categorysuggestion_quick", args=[suggestion.pk])
+    assert f'formaction="{quick}"' in reviewer_client.get(listing).content.decode()
+    response = reviewer_client.post(quick, {"decision": "accept", "next": listing}, follow=True)
+    assert response.redirect_chain[-1][0] == listing
+    assert "Accepted: boots is filed under Shoes." in messages_of(response)
+    assert Product.objects.get(pk=suggestion.object_id).category == categories["Shoes"]
+    assert f'formaction="{quick}"' not in reviewer_client.get(listing).content.decode()
+
+
+def test_clerk_gets_no_row_accept(clerk_client, make_suggestion):
+    make_suggestion("boots", [("Shoes", 0.82)])
+    html = clerk_client.get(reverse("admin:testapp_product_changelist")).content.decode()
+    assert "formaction=" not in html

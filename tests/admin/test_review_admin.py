@@ -10,6 +10,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from prodcat_django.admin import CategorySuggestionAdmin
 from prodcat_django.models import (
     CategorySuggestion,
     SuggestionDecision,
@@ -40,7 +41,8 @@ def run_action(client, action: str, suggestions, **extra: Any):
         "index": 0,
         **extra,
     }
-    return client.post(changelist_url(), data, follow=True)
+    # "Everything": the default view (what needs review) would leave other rows out.
+    return client.post(changelist_url(needs="all"), data, follow=True)
 
 
 def product_of(suggestion: CategorySuggestion) -> Product:
@@ -66,7 +68,6 @@ def test_changelist_shows_thumbnail_title_bars_status_and_version(reviewer_clien
     assert bars == [("Shoes", "91", "91"), ("Bags", "6", "6"), ("Watches", "3", "3")]
     assert "prodcat-bar--high" in html  # 91% is drawn in the confident colour
     assert "prodcat-status--ready" in html
-    assert "0.0.1" in html
     assert "prodcat_django/admin.css" in html
 
 
@@ -161,8 +162,11 @@ def test_accept_action_sets_category_and_records_who_and_when(
     assert first.status == SuggestionStatus.ACCEPTED
     assert first.reviewed_by == reviewer and first.reviewed_at is not None
     assert SuggestionDecision.objects.filter(suggestion=first, username="reviewer").exists()
-    html = response.content.decode()
+    # Decided rows leave the default view (what needs review); "Everything" shows them.
+    assert not reviewer_client.get(changelist_url()).context["cl"].result_list
+    html = reviewer_client.get(changelist_url(needs="all")).content.decode()
     assert re.search(r"prodcat-status--accepted.*?by reviewer<br>\d{4}-", html, re.S)
+    assert "Accepted by reviewer" in html  # the decide column no longer offers Accept
 
 
 def test_accept_reports_rows_it_cannot_accept(reviewer_client, make_suggestion, categories):
@@ -205,7 +209,7 @@ def test_reject_with_category_intermediate_page(reviewer_client, make_suggestion
         post="yes",
         category=categories["Bags"].pk,
     )
-    assert "Rejected and filed under Bags 2 suggestions." in messages_of(response)
+    assert "Rejected 2 suggestions and filed them under Bags." in messages_of(response)
     for suggestion in (first, second):
         suggestion.refresh_from_db()
         assert suggestion.status == SuggestionStatus.REJECTED
@@ -397,3 +401,91 @@ def test_search_by_label_or_product_id(reviewer_client, make_suggestion):
     assert [product_of(s).title for s in by_label] == ["watch"]
     by_id = reviewer_client.get(changelist_url(q=boots.object_id)).context["cl"].result_list
     assert [s.pk for s in by_id] == [boots.pk]
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def test_default_view_is_what_needs_review(reviewer_client, make_suggestion):
+    ready = make_suggestion("boots", [("Shoes", 0.8)])
+    make_suggestion("new", [], status=SuggestionStatus.PENDING)
+    make_suggestion("done", [("Bags", 0.9)], status=SuggestionStatus.ACCEPTED)
+    old = make_suggestion("old", [("Bags", 0.9)])
+    CategorySuggestion.objects.filter(pk=old.pk).update(
+        is_current=False, status=SuggestionStatus.OBSOLETE
+    )
+    response = reviewer_client.get(changelist_url())
+    assert [s.pk for s in response.context["cl"].result_list] == [ready.pk]
+    superseded = reviewer_client.get(changelist_url(needs="superseded"))
+    assert [s.pk for s in superseded.context["cl"].result_list] == [old.pk]
+    assert len(reviewer_client.get(changelist_url(needs="all")).context["cl"].result_list) == 4
+
+
+def test_search_by_product_title_and_sort_by_score(reviewer_client, make_suggestion):
+    boots = make_suggestion("Leather ankle boots", [("Shoes", 0.6)])
+    sandals = make_suggestion("Summer sandals", [("Shoes", 0.9)])
+    make_suggestion("Diver watch", [("Watches", 0.7)])
+    found = reviewer_client.get(changelist_url(q="ankle")).context["cl"].result_list
+    assert [s.pk for s in found] == [boots.pk]
+    columns = CategorySuggestionAdmin.list_display
+    order = reviewer_client.get(changelist_url(o=f"-{columns.index('top_labels') + 1}"))
+    assert next(s.pk for s in order.context["cl"].result_list) == sandals.pk
+
+
+def test_rows_show_the_current_category_and_file_under(
+    reviewer_client, make_suggestion, categories
+):
+    suggestion = make_suggestion("tote", [("Shoes", 0.6)])
+    Product.objects.filter(pk=suggestion.object_id).update(category=categories["Watches"])
+    html = reviewer_client.get(changelist_url()).content.decode()
+    assert re.search(r'class="field-current_category">Watches<', html)
+    quick = reverse("admin:prodcat_django_categorysuggestion_quick", args=[suggestion.pk])
+    response = reviewer_client.post(
+        quick,
+        {"decision": "file", f"prodcat_category_{suggestion.pk}": categories["Bags"].pk},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.json()["ok"] is True
+    assert response.json()["message"] == "Filed tote under Bags."
+    suggestion.refresh_from_db()
+    assert suggestion.status == SuggestionStatus.REJECTED
+    assert suggestion.correction_pk == str(categories["Bags"].pk)
+
+
+def test_accept_and_next_opens_the_next_suggestion(reviewer_client, make_suggestion):
+    older = make_suggestion("older", [("Shoes", 0.8)])
+    newer = make_suggestion("newer", [("Bags", 0.8)])
+    url = reverse("admin:prodcat_django_categorysuggestion_review", args=[newer.pk])
+    response = reviewer_client.post(url, {"decision": "accept", "and_next": "1"})
+    assert response.url == reverse(
+        "admin:prodcat_django_categorysuggestion_change", args=[older.pk]
+    )
+    page = reviewer_client.get(
+        reverse("admin:prodcat_django_categorysuggestion_change", args=[newer.pk])
+    ).content.decode()
+    assert "Accept and next" not in page and "decided already" in page
+
+
+def test_index_says_how_many_wait(reviewer_client, make_suggestion):
+    make_suggestion("boots", [("Shoes", 0.8)])
+    make_suggestion("bag", [("Bags", 0.8)])
+    html = reviewer_client.get(reverse("admin:index")).content.decode()
+    assert "<strong>2</strong> suggestions wait for review." in html
+
+
+def test_stuck_suggestions_warn_with_what_to_start(reviewer_client, make_suggestion, settings):
+    settings.PRODCAT = {**settings.PRODCAT, "DISPATCH_LEASE": 0}
+    make_suggestion("boots", [], status=SuggestionStatus.PENDING, dispatched_at=None)
+    for url in (reverse("admin:index"), changelist_url()):
+        html = reviewer_client.get(url).content.decode()
+        assert "no worker has taken" in html
+        assert "worker -Q prodcat" in html
+
+
+def test_explanation_page_without_javascript_is_a_whole_page(reviewer_client, make_suggestion):
+    suggestion = make_suggestion("boots")
+    url = reverse("admin:prodcat_django_categorysuggestion_explanation", args=[suggestion.pk])
+    alone = reviewer_client.get(url).content.decode()
+    assert '<div class="breadcrumbs">' in alone and "prodcat-explain" in alone
+    fragment = reviewer_client.get(url, HTTP_X_REQUESTED_WITH="XMLHttpRequest").content.decode()
+    assert "breadcrumbs" not in fragment

@@ -64,6 +64,9 @@ def test_accept_a_suggestion_in_the_browser(
     boots.refresh_from_db()
     assert boots.status == SuggestionStatus.ACCEPTED
     assert boots.reviewed_by.username == "merchant"
+    # Decided, it left the default view (what needs review); "Everything" still lists it.
+    assert page.locator("#result_list tbody tr", has_text="Leather ankle boots").count() == 0
+    page.goto(f"{live_server.url}/admin/prodcat_django/categorysuggestion/?needs=all")
     decided = page.locator("#result_list tbody tr", has_text="Leather ankle boots")
     assert "by merchant" in decided.inner_text()
 

@@ -1,0 +1,288 @@
+"""The merchant's screens in a real browser, each on a 1280 px desktop (light theme) and a
+390 px phone (dark theme): the suggestion in the product form, the product list, the review
+queue, accept and next, the progress page and the health warning. Every screen also goes
+through axe-core (no serious or critical violation) and leaves a screenshot artifact.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from prodcat_django.models import CategorySuggestion, SuggestionStatus
+from tests.browser.conftest import assert_accessible, shoot
+from tests.shop_data import png_bytes
+from tests.testapp.models import Product
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+#: WCAG AA for normal text.
+AA_CONTRAST = 4.5
+
+# The contrast of an element's text against the first opaque background behind it, as the
+# browser computed the colours (sRGB relative luminance, WCAG 2.x).
+CONTRAST_JS = """
+(element) => {
+    const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+        const f = (v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    let bg = null;
+    for (let node = element; node; node = node.parentElement) {
+        const c = parse(getComputedStyle(node).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0.99)) { bg = c.slice(0, 3); break; }
+    }
+    bg = bg || parse(getComputedStyle(document.body).backgroundColor).slice(0, 3);
+    const fg = parse(getComputedStyle(element).color).slice(0, 3);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+}
+"""
+
+
+def log_in(page: Any, base_url: str, next_url: str = "/admin/") -> None:
+    if not User.objects.filter(username="merchant").exists():
+        User.objects.create_superuser("merchant", password="a long secret phrase")
+    page.goto(f"{base_url}/admin/login/?next={next_url}")
+    page.fill("#id_username", "merchant")
+    page.fill("#id_password", "a long secret phrase")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}{next_url}")
+
+
+def assert_fits(page: Any, selector: str) -> None:
+    """The element is laid out inside the viewport's width (not pushed off to the right)."""
+    box = page.locator(selector).first.bounding_box()
+    width = page.viewport_size["width"]
+    assert box is not None and box["width"] > 0
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (selector, box, width)
+
+
+def assert_no_horizontal_scroll(page: Any) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the page scrolls sideways by {overflow}px"
+
+
+def assert_contrast(page: Any, selector: str) -> None:
+    for element in page.locator(selector).all():
+        ratio = element.evaluate(CONTRAST_JS)
+        assert ratio >= AA_CONTRAST, (selector, element.inner_text(), round(ratio, 2))
+
+
+def test_use_the_suggestion_from_the_product_form(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion, categories
+):
+    suggestion = make_suggestion(
+        "Leather ankle boots",
+        [("Shoes", 0.98), ("Bags", 0.01), ("Watches", 0.01)],
+        image=png_bytes("saddlebrown", (96, 96)),
+    )
+    change = f"/admin/testapp/product/{suggestion.object_id}/change/"
+    log_in(screen, live_server.url, change)
+    panel = screen.locator("[data-prodcat-panel]")
+    # product_form.js moved the panel beside the category field.
+    assert panel.evaluate("p => !!p.closest('.form-row.field-category')")
+    use = panel.get_by_role("button", name="Use Shoes (98%)")
+    chips = panel.locator(".prodcat-chip").all_inner_texts()
+    assert chips == ["Shoes 98%", "Bags 1%", "Watches 1%"]
+    assert_fits(screen, "[data-prodcat-panel]")
+    assert_contrast(screen, ".prodcat-status, .prodcat-chip")
+    shoot(screen, "product-change")
+    assert_accessible(screen, "product change form")
+
+    use.click()
+    assert screen.locator("select[name=category]").input_value() == str(categories["Shoes"].pk)
+    assert panel.locator(".prodcat-panel__done").is_visible()
+    screen.click("input[name=_save]")
+    screen.wait_for_selector(".messagelist .success")
+    suggestion.refresh_from_db()
+    assert suggestion.status == SuggestionStatus.ACCEPTED
+    assert suggestion.reviewed_by.username == "merchant"
+    assert Product.objects.get(pk=suggestion.object_id).category == categories["Shoes"]
+
+    screen.goto(f"{live_server.url}/admin/testapp/product/add/")
+    assert "A category will be suggested after you save" in screen.inner_text("#content")
+    shoot(screen, "product-add")
+    assert_accessible(screen, "product add form")
+
+
+def test_a_pending_suggestion_turns_ready_without_reload(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion
+):
+    suggestion = make_suggestion("Canvas tote bag", [], status=SuggestionStatus.PENDING)
+    change = f"/admin/testapp/product/{suggestion.object_id}/change/"
+    log_in(screen, live_server.url, change)
+    panel = screen.locator("[data-prodcat-panel]")
+    assert "Waiting" in panel.inner_text()
+    screen.evaluate("window.prodcatMarker = 'same page'")
+    shoot(screen, "product-change-pending")
+
+    # What the worker writes when it is done.
+    CategorySuggestion.objects.filter(pk=suggestion.pk).update(
+        status=SuggestionStatus.READY,
+        labels=[{"label": "Bags", "score": 0.93}, {"label": "Shoes", "score": 0.05}],
+        label="Bags",
+        score=0.93,
+        category_pk=str(suggestion.category_pk or ""),
+    )
+    screen.wait_for_selector("[data-prodcat-panel] .prodcat-chip", timeout=10_000)
+    assert "Suggested" in screen.inner_text("[data-prodcat-panel]")
+    assert screen.evaluate("window.prodcatMarker") == "same page"  # no reload happened
+    assert screen.locator("[data-prodcat-poll-url]").count() == 0  # polling stopped
+
+
+def test_product_list_and_per_row_accept(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion, categories
+):
+    sure = make_suggestion("Steel diver watch", [("Watches", 0.99), ("Bags", 0.01)])
+    unsure = make_suggestion("Odd thing", [("Bags", 0.42), ("Shoes", 0.40)])
+    log_in(screen, live_server.url, "/admin/testapp/product/")
+    sure_row = screen.locator("#result_list tbody tr", has_text="Steel diver watch")
+    unsure_row = screen.locator("#result_list tbody tr", has_text="Odd thing")
+    assert_fits(screen, "#result_list tbody tr .prodcat-cell")
+    assert_no_horizontal_scroll(screen)
+    high = sure_row.locator(".prodcat-confidence")
+    low = unsure_row.locator(".prodcat-confidence")
+    assert "confidence--high" in high.get_attribute("class")
+    assert "confidence--low" in low.get_attribute("class")
+    # A 99% and a 42% suggestion differ in more than the number: fill and border style.
+    assert high.evaluate("e => getComputedStyle(e).backgroundColor") != low.evaluate(
+        "e => getComputedStyle(e).backgroundColor"
+    )
+    assert low.evaluate("e => getComputedStyle(e).borderTopStyle") == "dashed"
+    assert_contrast(screen, ".prodcat-status, .prodcat-confidence")
+    shoot(screen, "product-list")
+    assert_accessible(screen, "product list")
+
+    sure_row.get_by_role("button", name=re.compile("Accept Watches")).click()
+    screen.wait_for_selector("#prodcat-announce:has-text('Accepted')")
+    assert "Steel diver watch is filed under Watches" in screen.inner_text("#prodcat-announce")
+    assert Product.objects.get(pk=sure.object_id).category == categories["Watches"]
+    sure.refresh_from_db()
+    assert sure.status == SuggestionStatus.ACCEPTED
+
+    screen.goto(f"{live_server.url}/admin/testapp/product/?prodcat_score=low")
+    assert screen.locator("#result_list tbody tr").count() == 1
+    assert "Odd thing" in screen.inner_text("#result_list")
+    unsure.refresh_from_db()
+    assert unsure.status == SuggestionStatus.READY
+
+
+def test_per_row_accept_in_the_review_list(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion, categories
+):
+    boots = make_suggestion(
+        "Leather ankle boots",
+        [("Shoes", 0.87), ("Bags", 0.09), ("Watches", 0.04)],
+        image=png_bytes("saddlebrown", (96, 96)),
+    )
+    tote = make_suggestion("Canvas tote", [("Shoes", 0.55), ("Bags", 0.40)])
+    make_suggestion("Queued", [], status=SuggestionStatus.PENDING)
+    log_in(screen, live_server.url, "/admin/prodcat_django/categorysuggestion/")
+    rows = screen.locator("#result_list tbody tr")
+    assert rows.count() == 2  # what needs review; the waiting one is one click away
+    assert_fits(screen, "#result_list tbody tr .prodcat-decide")
+    assert_no_horizontal_scroll(screen)
+    assert_contrast(screen, ".prodcat-status")
+    shoot(screen, "review-list")
+    assert_accessible(screen, "review list")
+
+    row = screen.locator("#result_list tbody tr", has_text="Leather ankle boots")
+    row.get_by_role("button", name="Accept Shoes").click()
+    screen.wait_for_selector("#prodcat-announce:has-text('Accepted')")
+    assert row.locator(".prodcat-status--accepted").count() == 1
+    assert row.get_by_role("button", name="Accept Shoes").count() == 0
+    boots.refresh_from_db()
+    assert boots.status == SuggestionStatus.ACCEPTED
+
+    other = screen.locator("#result_list tbody tr", has_text="Canvas tote")
+    other.locator("summary").click()
+    other.locator("select").select_option(label="Bags")
+    other.get_by_role("button", name="File").click()
+    screen.wait_for_selector("#prodcat-announce:has-text('Filed Canvas tote under Bags')")
+    assert Product.objects.get(pk=tote.object_id).category == categories["Bags"]
+
+
+def test_accept_and_next_from_the_keyboard(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion, categories
+):
+    older = make_suggestion("Older boots", [("Shoes", 0.8)], image=png_bytes("olive", (64, 64)))
+    newer = make_suggestion("Newer tote", [("Bags", 0.9)], image=png_bytes("teal", (64, 64)))
+    detail = f"/admin/prodcat_django/categorysuggestion/{newer.pk}/change/"
+    log_in(screen, live_server.url, detail)
+    screen.wait_for_selector(".prodcat-heatmap__grid")
+    shoot(screen, "review-detail")
+    assert_accessible(screen, "review detail")
+
+    screen.keyboard.press("a")  # accept and next
+    screen.wait_for_url(f"**/categorysuggestion/{older.pk}/change/")
+    newer.refresh_from_db()
+    assert newer.status == SuggestionStatus.ACCEPTED
+    assert Product.objects.get(pk=newer.object_id).category == categories["Bags"]
+
+    screen.goto(f"{live_server.url}{detail}")
+    assert screen.get_by_role("button", name=re.compile("Accept")).count() == 0
+    assert "decided already" in screen.inner_text("#prodcat-review")
+
+    screen.goto(
+        f"{live_server.url}/admin/prodcat_django/categorysuggestion/{older.pk}/explanation/"
+    )
+    assert screen.locator(".breadcrumbs").count() == 1
+    shoot(screen, "explanation-page")
+    assert_accessible(screen, "explanation page")
+
+
+def test_bulk_progress_reaches_100_percent(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_product, settings
+):
+    settings.PRODCAT = {**settings.PRODCAT, "BULK_CONFIRM_THRESHOLD": 50, "TASK_BATCH_SIZE": 2}
+    for i in range(5):
+        make_product(f"bulk item {i}", image=png_bytes("teal"))
+    log_in(screen, live_server.url, "/admin/testapp/product/")
+    screen.check("#action-toggle")
+    screen.select_option("select[name=action]", "suggest_categories")
+    screen.click("button[name=index]")
+    screen.wait_for_selector(".messagelist .success")
+    screen.click(".messagelist a")  # Watch progress
+    screen.wait_for_selector("text=Finished: 5 of 5 suggestions settled.")
+    bar = screen.locator(".prodcat-progress__bar")
+    assert bar.get_attribute("aria-valuenow") == bar.get_attribute("aria-valuemax") == "5"
+    done = bar.locator(".done").evaluate("e => e.getBoundingClientRect().width")
+    track = bar.evaluate("e => e.getBoundingClientRect().width")
+    assert done == pytest.approx(track, abs=1.5)
+    assert_no_horizontal_scroll(screen)
+    shoot(screen, "batch-progress")
+    assert_accessible(screen, "batch progress")
+
+
+def test_health_warning_when_no_worker_runs(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion, settings
+):
+    settings.PRODCAT = {**settings.PRODCAT, "DISPATCH_LEASE": 0}
+    stuck = make_suggestion("Never classified", [], status=SuggestionStatus.PENDING)
+    CategorySuggestion.objects.filter(pk=stuck.pk).update(dispatched_at=None)
+    make_suggestion("Waiting for you", [("Shoes", 0.7)])
+    log_in(screen, live_server.url)
+    for url, name in (
+        ("/admin/", "index"),
+        ("/admin/prodcat_django/categorysuggestion/", "review-list-warning"),
+        (f"/admin/testapp/product/{stuck.object_id}/change/", "product-change-warning"),
+    ):
+        screen.goto(f"{live_server.url}{url}")
+        warning = screen.locator(".prodcat-health").first
+        assert "no worker has taken" in warning.inner_text()
+        assert "worker -Q prodcat" in warning.inner_text()
+        assert_contrast(screen, ".prodcat-health p")
+        assert_no_horizontal_scroll(screen)
+        shoot(screen, name)
+        assert_accessible(screen, name)
+    screen.goto(f"{live_server.url}/admin/")
+    assert "1 suggestion waits for review." in screen.inner_text(".prodcat-summary")
