@@ -13,6 +13,10 @@
   task until the sweep notices)
 - W008 Redis broker whose ``visibility_timeout`` is below the longest task's hard time limit
   (a long task would be delivered a second time while it runs)
+- W009 labels of the active model that reach no shop category; W010 shop categories (that
+  products are filed under) the active model cannot predict. These read the database, so they
+  run with ``manage.py check --database default`` (Django's ``database`` tag), not on every
+  ``runserver`` start.
 
 Nothing here imports torch: the checkpoint is verified by the torch-free
 ``prodcat_django.ml.manifest`` and the result is cached per path and modification times, so
@@ -270,3 +274,73 @@ def check_broker_options(app_configs: Any = None, **kwargs: Any) -> list[checks.
                 )
             )
     return messages
+
+
+@checks.register("prodcat", checks.Tags.database)
+def check_label_coverage(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.db import DatabaseError
+
+    from prodcat_django.registry import registered_specs
+    from prodcat_django.training.labels import LabelResolver, category_label
+    from prodcat_django.training.store import active_version, builtin_checkpoint
+
+    messages: list[checks.CheckMessage] = []
+    try:
+        row = active_version()
+        if row is None or row.builtin or not row.label_map:
+            from prodcat_django.ml.manifest import CheckpointError, read_checkpoint
+
+            try:
+                info = read_checkpoint(builtin_checkpoint())
+            except CheckpointError:
+                return []  # E003 reports it
+            name, labels = info.name, list(info.labels)
+        else:
+            name, labels = row.name, list(row.label_map)
+        for spec in registered_specs():
+            if row is not None and row.product_model and row.product_model != spec.label:
+                continue
+            resolver = LabelResolver(row, name, spec.category_model, record=False)
+            coverage = resolver.coverage(labels, filed_categories(spec))
+            if coverage["unmatched_labels"]:
+                shown = coverage["unmatched_labels"]
+                messages.append(
+                    checks.Warning(
+                        f"{len(shown)} label(s) of the active model {name} reach no category of "
+                        f"{spec.category_model._meta.label}: {', '.join(map(str, shown[:15]))}"
+                        + (" ..." if len(shown) > 15 else ""),
+                        hint="Map them to categories in the admin (Label mappings), or train "
+                        "the shop's own model with manage.py prodcat_train.",
+                        obj=spec.model,
+                        id="prodcat.W009",
+                    )
+                )
+            if coverage["unreachable_categories"]:
+                shown = [category_label(c) for c in coverage["unreachable_categories"]]
+                messages.append(
+                    checks.Warning(
+                        f"The active model {name} cannot predict {len(shown)} categor"
+                        f"{'y' if len(shown) == 1 else 'ies'} of {spec.label}: "
+                        f"{', '.join(shown[:15])}" + (" ..." if len(shown) > 15 else ""),
+                        hint="Train the shop's own model (manage.py prodcat_train) once these "
+                        "categories have products.",
+                        obj=spec.model,
+                        id="prodcat.W010",
+                    )
+                )
+    except DatabaseError:
+        return []  # not migrated yet: migrate reports what matters
+    return messages
+
+
+def filed_categories(spec: Any) -> list[Any]:
+    """The categories products are filed under (all categories when none is)."""
+    field = spec.model._meta.get_field(spec.category_field)
+    used = (
+        spec.model._default_manager.exclude(**{f"{field.attname}__isnull": True})
+        .values_list(field.attname, flat=True)
+        .distinct()
+    )
+    manager = spec.category_model._default_manager
+    filed = list(manager.filter(pk__in=list(used)))
+    return filed or list(manager.all())

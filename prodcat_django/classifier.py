@@ -40,9 +40,12 @@ def checkpoint_info() -> CheckpointInfo:
     return read_checkpoint(checkpoint_path())
 
 
-def get_predictor() -> Predictor:
-    """The configured checkpoint's ``Predictor``, loaded on first use in this process."""
-    path = checkpoint_path()
+def get_predictor(path: str | Path | None = None) -> Predictor:
+    """The ``Predictor`` of ``path`` (default: the configured checkpoint), loaded on first use
+    in this process. Loading another path drops the previous model, so a worker that switches
+    to a new active version (:func:`prodcat_django.training.store.active_predictor`) holds one
+    model at a time."""
+    path = Path(path).resolve() if path is not None else checkpoint_path()
     device = prodcat_settings.DEVICE
     key = (str(path), device, os.getpid())
     predictor = _predictors.get(key)

@@ -61,6 +61,25 @@ DEFAULTS: dict[str, Any] = {
     "BROKER_TIMEOUT": 2.0,
     # DRF throttle rate of the API's "prodcat" scope.
     "API_THROTTLE_RATE": "60/min",
+    # ── Model versions and training (prodcat_django.training) ──
+    # The STORAGES alias holding trained checkpoints (shared by web and workers). When the
+    # alias is not configured: a local FileSystemStorage at MEDIA_ROOT/prodcat_models.
+    "MODEL_STORAGE": "prodcat_models",
+    # Where each process keeps its verified local copies of checkpoints; None = a folder in the
+    # system's temporary directory.
+    "MODEL_CACHE_DIR": None,
+    # Files of the newest this many shop-trained versions are kept (the active one always is);
+    # older versions keep their row and lose their files.
+    "KEEP_VERSIONS": 5,
+    # The Celery queue of prodcat.retrain: training never waits behind (or starves) suggestions.
+    "TRAIN_QUEUE": "prodcat_train",
+    # prodcat.retrain(if_due=True) trains when at least this many new decisions or newly
+    # categorized products accumulated since the active version's training.
+    "RETRAIN_MIN_NEW": 50,
+    # Categories with fewer labelled products are left out of training.
+    "MIN_PER_CATEGORY": 5,
+    # Seconds after which a training lock whose holder died may be taken over.
+    "TRAIN_LOCK_TIMEOUT": 6 * 3600,
 }
 
 

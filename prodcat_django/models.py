@@ -339,3 +339,136 @@ class WorkerHealth(models.Model):
     def __str__(self) -> str:
         state = "model loaded" if self.model_loaded else f"no model: {self.error}"
         return f"{self.hostname}: {state}"
+
+
+class ModelVersionStatus(models.TextChoices):
+    CANDIDATE = "candidate", _("candidate")
+    ACTIVE = "active", _("active")
+    RETIRED = "retired", _("retired")
+
+
+class ModelVersion(models.Model):
+    """One trained model of the shop (or the built-in one): its identity, labels and metrics.
+
+    The checkpoint files live in the model storage (``PRODCAT["MODEL_STORAGE"]``, a
+    ``STORAGES`` alias) under ``storage_prefix``; every process keeps a verified local copy
+    (:mod:`prodcat_django.training.store`). At most one row is active, by a partial unique
+    constraint, so activation is one atomic update.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    version = models.CharField(_("version"), max_length=50)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=ModelVersionStatus.choices,
+        default=ModelVersionStatus.CANDIDATE,
+        db_index=True,
+    )
+    # The shipped checkpoint (or PRODCAT["CHECKPOINT"]): its files are not in the storage, and
+    # its labels are matched to shop categories by LabelMapping rows and CATEGORY_MATCHER.
+    builtin = models.BooleanField(_("built-in"), default=False)
+    # For a shop-trained model: {label: {"category_pk": str, "name": display name when trained}},
+    # one entry per output (labels are the category pks as text). Empty for the built-in one.
+    label_map = models.JSONField(_("label map"), default=dict, blank=True)
+    # The product model it was trained for ("app_label.Model"); blank for the built-in one.
+    product_model = models.CharField(_("product model"), max_length=200, blank=True)
+    # manifest.json's metrics plus the training report (held-out comparison, dataset counts).
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    # The promotion gate's verdict against the version active when this one was trained.
+    comparison = models.JSONField(_("comparison"), default=dict, blank=True)
+    manifest_sha256 = models.CharField(_("manifest sha256"), max_length=64)
+    # {file name: sha256} of the checkpoint folder (manifest.json's table plus the manifest).
+    files = models.JSONField(_("files"), default=dict, blank=True)
+    storage_prefix = models.CharField(_("storage prefix"), max_length=300, blank=True)
+    files_deleted = models.BooleanField(_("files deleted"), default=False)
+    dataset_fingerprint = models.CharField(_("dataset fingerprint"), max_length=80, blank=True)
+    # Labelled products and decisions the training saw (the retrain schedule counts from here).
+    dataset_size = models.PositiveIntegerField(_("dataset size"), default=0)
+    trained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("trained by"),
+    )
+    trained_by_name = models.CharField(_("trained by (name)"), max_length=150, blank=True)
+    trained_at = models.DateTimeField(_("trained at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="prodcat_modelversion_unique"),
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="active"),
+                name="prodcat_modelversion_one_active",
+            ),
+        ]
+        permissions = [
+            ("activate_modelversion", _("Can activate and roll back model versions")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ModelVersionStatus.ACTIVE
+
+
+class LabelMapping(models.Model):
+    """A built-in model's label mapped to a shop category by primary key, editable in the admin.
+
+    Consulted before ``CATEGORY_MATCHER``, so a renamed category keeps its label: the worker
+    records the match the name matcher found the first time, and a merchant can point any
+    label at any category.
+    """
+
+    model_name = models.CharField(_("model"), max_length=100)
+    label = models.CharField(_("label"), max_length=200)
+    category_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name=_("category type")
+    )
+    category_pk = models.CharField(_("category"), max_length=64)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("label mapping")
+        verbose_name_plural = _("label mappings")
+        ordering = ["model_name", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "label", "category_type"], name="prodcat_labelmapping_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} -> {self.category_pk}"
+
+
+class TrainingLock(models.Model):
+    """The cross-machine lock of training: one row per lock name while a training runs.
+
+    Taken by inserting the row (the primary key makes a second insert fail on every database);
+    a row past ``expires_at`` (a machine that died mid-training) may be taken over.
+    """
+
+    name = models.CharField(_("name"), max_length=50, primary_key=True)
+    holder = models.CharField(_("holder"), max_length=200)
+    acquired_at = models.DateTimeField(_("acquired at"))
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("training lock")
+        verbose_name_plural = _("training locks")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder}"

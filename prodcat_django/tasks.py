@@ -11,6 +11,15 @@ worker on that queue, and the sweep every 10-15 s (beat, or ``celery worker -B``
             "schedule": 10.0,
             "options": {"queue": "prodcat", "expires": 10.0},
         },
+        # Learn from the shop: every night, train a new version when at least
+        # PRODCAT["RETRAIN_MIN_NEW"] new decisions or categorized products accumulated since
+        # the active one; it is activated only if it passes the promotion gate.
+        "prodcat-retrain": {
+            "task": "prodcat.retrain",
+            "schedule": crontab(hour=3, minute=0),  # from celery.schedules import crontab
+            "kwargs": {"if_due": True},
+            "options": {"queue": "prodcat_train"},
+        },
     }
 
 What happens when something dies (figures in docs/reliability.md):
@@ -43,6 +52,11 @@ What happens when something dies (figures in docs/reliability.md):
 - A checkpoint that cannot be loaded: nothing is claimed, the worker's ``WorkerHealth`` row
   and log say why, the worker stops consuming the prodcat queue (``cancel_consumer``), and the
   rows wait, pending, for a worker that can load it (restart this one once it is fixed).
+
+``prodcat.retrain`` runs on its own queue (``PRODCAT["TRAIN_QUEUE"]``, default
+``prodcat_train``) so a training never delays suggestions: run one worker for it,
+``celery -A yourproject worker -Q prodcat_train --concurrency 1``. A lock row in the database
+keeps it to one training at a time across machines.
 """
 
 from __future__ import annotations
@@ -146,3 +160,13 @@ def dispatch_pending_task(older_than: float | None = None, limit: int | None = N
     from prodcat_django import services
 
     return services.dispatch_pending(older_than=older_than, limit=limit)
+
+
+@shared_task(name="prodcat.retrain", acks_late=False, ignore_result=True)
+def retrain_task(
+    model: str | None = None, if_due: bool = True, force: bool = False
+) -> dict[str, Any]:
+    """Train a new model version (when due), gate it and activate it if it passes."""
+    from prodcat_django.training.schedule import retrain
+
+    return retrain(model, if_due=if_due, force=force)

@@ -49,6 +49,7 @@ from prodcat_django.api.throttling import THROTTLE_SCOPE, ProdcatRateThrottle
 from prodcat_django.ml.manifest import CheckpointError
 from prodcat_django.models import CategorySuggestion
 from prodcat_django.registry import NotRegistered, get_spec_by_label, registered_specs
+from prodcat_django.training.store import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -148,12 +149,12 @@ class SuggestView(ProdcatAPIView):
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_errors(exc)) from None
-        except (CheckpointError, ModuleNotFoundError) as exc:
+        except (CheckpointError, StoreError, ModuleNotFoundError) as exc:
             logger.exception("prodcat: the suggest endpoint cannot load the model: %s", exc)
             raise ModelUnavailable() from None
-        from prodcat_django.classifier import get_predictor
+        from prodcat_django.training.store import active_predictor
 
-        info = get_predictor().info  # cached: the predictor that just answered
+        info = active_predictor().predictor.info  # cached: the predictor that just answered
         data = {
             "labels": [{"label": ls.label, "score": ls.score} for ls in prediction.labels],
             "model": {"name": info.name, "version": info.version},

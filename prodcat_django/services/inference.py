@@ -15,6 +15,7 @@ from prodcat_django.models import OPEN_STATUSES, CategorySuggestion, SuggestionS
 
 if TYPE_CHECKING:
     from prodcat_django.ml.predictor import Prediction
+    from prodcat_django.models import ModelVersion
 
 
 def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) -> Prediction:
@@ -24,9 +25,9 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
     input, an image over ``MAX_UPLOAD_BYTES`` or ``MAX_IMAGE_PIXELS``, undecodable image data,
     or a ``top_k`` outside 1..number of labels. Loads the model in this process on first use.
     """
-    from prodcat_django.classifier import get_predictor
     from prodcat_django.ml.images import DECODE_SIZE, InvalidImageError, load_image
     from prodcat_django.ml.predictor import ProductInput
+    from prodcat_django.training.store import active_predictor
 
     title = (title or "").strip()
     if not title and not image_bytes:
@@ -50,11 +51,31 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
             )
         except InvalidImageError as exc:
             raise ValidationError({"image": [str(exc)]}) from None
-    predictor = get_predictor()
+    active = active_predictor()
+    predictor = active.predictor
     n_labels = len(predictor.info.labels)
     if top_k > n_labels:
         raise ValidationError({"top_k": [f"top_k must be between 1 and {n_labels}."]})
-    return predictor.predict([ProductInput(title=title, image=image)], top_k=top_k)[0]
+    prediction = predictor.predict([ProductInput(title=title, image=image)], top_k=top_k)[0]
+    return _shown(prediction, active.version)
+
+
+def _shown(prediction: Prediction, version: ModelVersion | None) -> Prediction:
+    """A shop-trained version's labels are category pks: show the categories' names."""
+    if version is None or version.builtin or not version.label_map:
+        return prediction
+    from dataclasses import replace
+
+    from prodcat_django.registry import get_spec_by_label
+    from prodcat_django.training.labels import LabelResolver
+
+    try:
+        spec = get_spec_by_label(version.product_model)
+    except LookupError:
+        return prediction
+    resolver = LabelResolver(version, version.name, spec.category_model, record=False)
+    labels = tuple(replace(ls, label=resolver.display(ls.label)) for ls in prediction.labels)
+    return replace(prediction, labels=labels)
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,11 @@ from prodcat_django.services import health
 from prodcat_django.services.requests import request_suggestion
 from prodcat_django.services.review import apply_category, human_decided_category, record_decision
 from prodcat_django.timeouts import StepTimeout, deadline, pass_time_limit
+from prodcat_django.training.labels import LabelResolver
 
 if TYPE_CHECKING:
-    from prodcat_django.ml.predictor import Explanation, Predictor
+    from prodcat_django.ml.predictor import Explanation
+    from prodcat_django.training.store import ActiveModel
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,8 @@ def default_worker_name() -> str:
 class _Lease:
     owner: str
     predictor: Any = None
+    # The active ModelVersion row the predictor belongs to (None: the built-in, no row yet).
+    version: Any = None
     last_pass: float = 0.0
 
     def renew(self, in_flight: Sequence[int]) -> None:
@@ -155,7 +159,8 @@ def run_suggestions(
     report.skipped.extend(pk for pk in rows if pk not in claimable and pk not in stale)
     if not claimable:
         return report
-    lease = _Lease(owner=owner, predictor=_load_model(worker or default_worker_name()))
+    active = _load_model(worker or default_worker_name())
+    lease = _Lease(owner=owner, predictor=active.predictor, version=active.version)
 
     suspects = [
         pk
@@ -222,11 +227,14 @@ def _claim_q(owner: str, now: Any) -> Q:
     )
 
 
-def _load_model(worker: str) -> Predictor:
-    from prodcat_django.classifier import checkpoint_path, get_predictor
+def _load_model(worker: str) -> ActiveModel:
+    from prodcat_django.classifier import checkpoint_path
+    from prodcat_django.training.store import active_predictor
 
     try:
-        predictor = get_predictor()
+        # One query says which version is active; a newly activated one is loaded here and
+        # the previous model dropped, so activation reaches running workers without a restart.
+        active = active_predictor()
     except Exception as exc:
         try:
             where = str(checkpoint_path())
@@ -236,8 +244,8 @@ def _load_model(worker: str) -> Predictor:
         logger.error("prodcat: this worker cannot load its model (%s): %s", where, reason)
         health.record_model_unavailable(worker, where, reason)
         raise ModelUnavailable(reason) from exc
-    health.record_model_loaded(worker, predictor.info)
-    return predictor
+    health.record_model_loaded(worker, active.predictor.info)
+    return active
 
 
 def release(owner: str, *, in_flight_error: str) -> int:
@@ -324,13 +332,18 @@ def _run_for_type(
     suspects = [item for item in work if item.suggestion.crashes]
     passes = [trusted[i : i + batch_size] for i in range(0, len(trusted), batch_size)]
     passes += [[item] for item in suspects]
-    matcher = _cached_matcher(spec)
+    # Shop-trained versions predict category pks; the built-in one names (mapping + matcher).
+    matcher = LabelResolver(lease.version, lease.predictor.info.name, spec.category_model)
     for group in passes:
         _run_pass(group, spec, matcher, report, lease)
 
 
 def _run_pass(
-    group: list[_Item], spec: ProductSpec, matcher: Any, report: RunReport, lease: _Lease
+    group: list[_Item],
+    spec: ProductSpec,
+    matcher: LabelResolver,
+    report: RunReport,
+    lease: _Lease,
 ) -> None:
     from prodcat_django.ml.images import InvalidImageError, load_image
     from prodcat_django.ml.predictor import ProductInput
@@ -399,17 +412,20 @@ def _store(
     explanation: Explanation,
     info: Any,
     spec: ProductSpec,
-    matcher: Any,
+    matcher: LabelResolver,
     report: RunReport,
     lease: _Lease,
 ) -> None:
     suggestion = item.suggestion
     prediction = explanation.prediction
-    category = matcher(prediction.top.label)
+    category = matcher.category(prediction.top.label)
     written = lease.held(suggestion.pk).update(
         status=SuggestionStatus.READY,
-        labels=[{"label": ls.label, "score": float(ls.score)} for ls in prediction.labels],
-        label=prediction.top.label,
+        labels=[
+            {"label": matcher.display(ls.label), "score": float(ls.score)}
+            for ls in prediction.labels
+        ],
+        label=matcher.display(prediction.top.label),
         score=float(prediction.top.score),
         category_pk="" if category is None else str(category.pk),
         model_name=info.name,
@@ -436,21 +452,6 @@ def _store(
 def _fail(pk: int, error: str, report: RunReport) -> None:
     _finish([pk], SuggestionStatus.FAILED, error=error)
     report.failed.append(pk)
-
-
-def _cached_matcher(spec: ProductSpec) -> Any:
-    from prodcat_django.matching import get_matcher
-
-    matcher = get_matcher()
-    category_model = spec.category_model
-    cache: dict[str, Any] = {}
-
-    def match(label: str) -> Any:
-        if label not in cache:
-            cache[label] = matcher(label, category_model)
-        return cache[label]
-
-    return match
 
 
 def _finish(ids: Sequence[int], status: str, *, error: str = "", **extra: Any) -> None:
