@@ -35,6 +35,8 @@ Say = Callable[[str], object]
 
 #: Encoders of a training run: the pretrained ones, or tiny random ones (fast tests).
 ENCODERS = ("pretrained", "tiny-random")
+#: The model trained on tiny random encoders: their small features need no more.
+TINY_OPTIONS = {"width": 32, "heads": 2, "epochs": 8, "patience": 3}
 
 
 @dataclass
@@ -71,12 +73,14 @@ def train_new_version(
     say: Say = print,
     progress: bool = False,
     dataset: Dataset | None = None,
+    train_options: dict[str, Any] | None = None,
 ) -> TrainOutcome:
     """Train, evaluate and store a new version of ``spec``'s model; see the module docstring.
 
     ``progress``: tqdm bars (rate, time left) for a terminal; ``say`` gets plain status lines
-    either way. Raises :class:`~prodcat_django.training.dataset.DatasetError` for a catalogue
-    that cannot be trained on.
+    either way. ``train_options``: fields of ``prodcat_django.ml.train.TrainOptions`` to
+    override. Raises :class:`~prodcat_django.training.dataset.DatasetError` for a catalogue that
+    cannot be trained on.
     """
     started = time.perf_counter()
     if encoders not in ENCODERS:
@@ -115,7 +119,14 @@ def train_new_version(
         t0 = time.perf_counter()
         say(f"training on {len(products['train'])} products, {len(labels)} categories")
         result, options = _fit(
-            train_split, val_split, labels, text_spec, image_spec, title_only, progress
+            train_split,
+            val_split,
+            labels,
+            text_spec,
+            image_spec,
+            title_only,
+            progress,
+            train_options or (TINY_OPTIONS if encoders == "tiny-random" else {}),
         )
         seconds["train"] = round(time.perf_counter() - t0, 1)
         for entry in result.history:
@@ -229,13 +240,17 @@ def _fit(
     image_spec: dict,
     title_only: bool,
     progress: bool,
+    overrides: dict[str, Any],
 ) -> tuple[Any, Any]:
     from prodcat_django.ml.train import TrainOptions, train
 
     options = TrainOptions(
-        fusion="text" if title_only else "attention",
-        no_image=title_only,
-        terse_column=None,
+        **{
+            "fusion": "text" if title_only else "attention",
+            "no_image": title_only,
+            "terse_column": None,
+            **overrides,
+        }
     )
     result = train(
         options,

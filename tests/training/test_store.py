@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from prodcat_django import classifier, services
@@ -60,8 +61,8 @@ def test_a_tampered_stored_file_is_refused(tmp_path, categories):
     data = bytearray(storage.open(key).read())
     data[-1] ^= 0xFF
     storage.delete(key)
-    storage.save(key, __import__("io").BytesIO(bytes(data)))
-    with pytest.raises(store.StoreError, match="sha256 .* the version row records"):
+    storage.save(key, ContentFile(bytes(data)))
+    with pytest.raises(store.StoreError, match=r"sha256 .* the version row records"):
         store.local_checkpoint(row)
     with pytest.raises(store.StoreError):
         store.activate(row)  # never activated, and nothing changed

@@ -80,7 +80,7 @@ def test_dataset_groups_rules_and_left_out_categories(
 def test_clear_errors_for_too_few_products_and_a_single_category(categories, make_product):
     for i in range(3):
         make_product(title=f"boots {i}", category=categories["Shoes"])
-    with pytest.raises(DatasetError, match="only 3 usable labelled products.*at least 10"):
+    with pytest.raises(DatasetError, match=r"only 3 usable labelled products.*at least 10"):
         build_dataset(spec())
     for i in range(10):
         make_product(title=f"boots more {i}", category=categories["Shoes"])
@@ -125,10 +125,6 @@ def test_retrain_reuses_cached_features_and_the_gate_keeps_a_worse_version_a_can
     products = fill_shop(per_category=12)
     first, _ = train()
     assert first.activated
-    # The same shop again: nothing to re-encode, and a version as good as the active one passes.
-    second, _ = train()
-    assert second.seconds["encode"] <= first.seconds["encode"] + 1
-    assert second.comparison["passed"]
     # Scramble the training products' categories (held-out ones untouched): the new version is
     # worse on the same held-out products, so it stays a candidate, with the comparison shown.
     dataset = build_dataset(spec())
@@ -140,7 +136,8 @@ def test_retrain_reuses_cached_features_and_the_gate_keeps_a_worse_version_a_can
     assert not third.activated
     assert third.version.status == ModelVersionStatus.CANDIDATE
     assert "gate: not passed: accuracy" in "\n".join(lines)
-    assert store.active_version().pk == second.version.pk
+    assert third.seconds["encode"] <= first.seconds["encode"]  # titles, images: all cached
+    assert store.active_version().pk == first.version.pk
     forced, _ = train(force=True)
     assert forced.activated and store.active_version().pk == forced.version.pk
 
@@ -168,18 +165,21 @@ def test_export_dataset_writes_the_classifier_csv_format(fill_shop, tmp_path, ca
     assert (out / "categories.json").is_file() and (out / "decisions.csv").is_file()
     from prodcat_django.ml.data import read_products
 
-    assert len(read_products(out / "train.csv")) == sum(1 for r in rows if r in rows) - len(
-        [r for r in rows if r["id"] not in {p.id for p in read_products(out / "train.csv")}]
-    )
+    # The classifier's own reader takes it as it is.
+    assert [p.id for p in read_products(out / "train.csv")] == [
+        r["id"] for r in rows[: len(read_products(out / "train.csv"))]
+    ]
     with pytest.raises(CommandError, match="not empty"):
         call_command("prodcat_export_dataset", str(out), "--model", "testapp.Product")
 
 
 def test_training_lock_is_exclusive_and_an_expired_one_is_taken_over():
-    with schedule.training_lock():
-        with pytest.raises(schedule.TrainingLocked, match="already running"):
-            with schedule.training_lock():
-                pass
+    with (
+        schedule.training_lock(),
+        pytest.raises(schedule.TrainingLocked, match="already running"),
+        schedule.training_lock(),
+    ):
+        pass
     assert not TrainingLock.objects.exists()
     TrainingLock.objects.create(
         name=schedule.LOCK_NAME,

@@ -46,7 +46,8 @@ class Command(BaseCommand):
             "--encoders",
             choices=ENCODERS,
             default="pretrained",
-            help="tiny-random: small random encoders, for tests of the command itself",
+            help="tiny-random: small random encoders and a small model, for tests of the command "
+            "itself",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
