@@ -4,6 +4,9 @@
   reject, reject with a chosen category), see why the model suggested them.
 - :class:`~prodcat_django.admin.history.SuggestionBatchAdmin`: bulk requests and their
   progress page; :class:`~prodcat_django.admin.history.SuggestionDecisionAdmin`: the audit trail.
+- :class:`~prodcat_django.admin.versions.ModelVersionAdmin`: model versions, metrics side by
+  side, activate / roll back; :class:`~prodcat_django.admin.versions.LabelMappingAdmin`: the
+  built-in model's labels mapped to shop categories.
 - For the shop's product admin: :class:`SuggestCategoriesAdminMixin` and
   :func:`enable_suggestions` (from :mod:`prodcat_django.admin.product`, re-exported here).
 
@@ -16,11 +19,20 @@ from django.contrib import admin
 from prodcat_django.admin.history import SuggestionBatchAdmin, SuggestionDecisionAdmin
 from prodcat_django.admin.product import SuggestCategoriesAdminMixin, enable_suggestions
 from prodcat_django.admin.review import CategorySuggestionAdmin
-from prodcat_django.models import CategorySuggestion, SuggestionBatch, SuggestionDecision
+from prodcat_django.admin.versions import LabelMappingAdmin, ModelVersionAdmin
+from prodcat_django.models import (
+    CategorySuggestion,
+    LabelMapping,
+    ModelVersion,
+    SuggestionBatch,
+    SuggestionDecision,
+)
 
 __all__ = [
     "INDEX_TEMPLATE",
     "CategorySuggestionAdmin",
+    "LabelMappingAdmin",
+    "ModelVersionAdmin",
     "SuggestCategoriesAdminMixin",
     "SuggestionBatchAdmin",
     "SuggestionDecisionAdmin",
@@ -36,3 +48,5 @@ if admin.site.index_template is None:
 admin.site.register(CategorySuggestion, CategorySuggestionAdmin)
 admin.site.register(SuggestionBatch, SuggestionBatchAdmin)
 admin.site.register(SuggestionDecision, SuggestionDecisionAdmin)
+admin.site.register(ModelVersion, ModelVersionAdmin)
+admin.site.register(LabelMapping, LabelMappingAdmin)

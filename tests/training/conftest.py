@@ -64,7 +64,7 @@ def fill_shop(categories: dict, make_product: Callable[..., Any]) -> Callable[..
 
 @pytest.fixture
 def manager(db: None) -> Any:
-    return make_user("manager", "activate_modelversion", is_staff=True)
+    return make_user("manager", "activate_modelversion", "view_modelversion", is_staff=True)
 
 
 @pytest.fixture

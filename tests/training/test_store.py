@@ -188,3 +188,25 @@ def test_prodcat_models_command(tmp_path, categories, capsys):
 
     with pytest.raises(CommandError, match="no model version"):
         call_command("prodcat_models", "activate", "nope")
+
+
+def test_system_check_reports_unpredictable_categories_and_unmatched_labels(
+    tmp_path, categories, make_product
+):
+    from django.core import checks
+
+    from prodcat_django.checks import check_label_coverage
+    from tests.testapp.models import Category
+
+    garden = Category.objects.create(name="Garden", slug="garden")
+    make_product(title="rake", category=garden)
+    make_product(title="boots", category=categories["Shoes"])
+    categories["Bags"].delete()  # the built-in label "Bags" now reaches nothing
+    found = {m.id: m.msg for m in check_label_coverage()}
+    assert "Bags" in found["prodcat.W009"]
+    assert "Garden" in found["prodcat.W010"] and "Shoes" not in found["prodcat.W010"]
+    assert all(isinstance(m, checks.Warning) for m in check_label_coverage())
+    # A shop-trained version predicting every filed category: nothing to report.
+    row = shop_version(tmp_path, {"Garden": garden, "Shoes": categories["Shoes"]})
+    store.activate(row, rerun=False)
+    assert check_label_coverage() == []
