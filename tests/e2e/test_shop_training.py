@@ -1,0 +1,135 @@
+"""The shop learns its own categories, end to end, on the real encoders: fill a shop from
+``../shared/datasets/flipkart7`` train and val (categories the shipped model has never seen),
+run ``prodcat_train``, let a real worker pick the new version up without a restart, check the
+suggestions for the test products, then correct 20 weak or wrong ones as a merchant would,
+retrain, and check the gate and the corrected products.
+
+Run with ``pytest -m "e2e and dataset" --ds=tests.settings_e2e -s`` (prints the timings);
+skipped where ``../shared`` is absent. Set ``PRODCAT_FEATURE_CACHE`` to share encoder outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.utils.text import slugify
+
+from prodcat_django import services
+from prodcat_django.models import CategorySuggestion, ModelVersion, SuggestionStatus
+from prodcat_django.training import store
+from tests.e2e.harness import CeleryWorker
+from tests.e2e.waiting import wait_for_all
+from tests.testapp.models import Category, Product
+
+DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "flipkart7"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.dataset,
+    pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} is absent"),
+]
+
+
+def rows(split: str) -> list[dict[str, str]]:
+    with (DATASET / f"{split}.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def save(row: dict[str, str], category: Category | None) -> Product:
+    product = Product(title=row["title"], category=category)
+    if row["image"]:
+        data = (DATASET / row["image"]).read_bytes()
+        product.image.save(Path(row["image"]).name, ContentFile(data), save=False)
+    product.save()
+    return product
+
+
+def suggest_all(products: dict[int, str], worker: CeleryWorker) -> list[CategorySuggestion]:
+    ids = CategorySuggestion.objects.current().filter(object_id__in=[str(pk) for pk in products])
+    return wait_for_all(list(ids.values_list("pk", flat=True)), worker, timeout=900)
+
+
+def test_the_shop_learns_flipkart7(
+    redis_worker: CeleryWorker, transactional_db: None, settings: Any, capsys: Any
+) -> None:
+    merchant = User.objects.create_superuser("merchant", "m@example.com", "pw")
+    labels = sorted({r["label"] for r in rows("train")})
+    categories = {
+        label: Category.objects.create(name=label, slug=slugify(label)) for label in labels
+    }
+    settings.PRODCAT = {**settings.PRODCAT, "AUTO_SUGGEST": False}
+    for row in rows("train") + rows("val"):
+        save(row, categories[row["label"]])
+
+    started = time.perf_counter()
+    call_command("prodcat_train", "--model", "testapp.Product")
+    train_seconds = time.perf_counter() - started
+    first = store.active_version()
+    assert first is not None and not first.builtin, "the first shop model must pass the gate"
+    print(f"\n[flipkart7] prodcat_train from scratch: {train_seconds:.0f} s", flush=True)
+    print(f"[flipkart7] held-out metrics: {first.metrics['test']}", flush=True)
+
+    # The worker is running already: it picks the new version up before its next task.
+    settings.PRODCAT = {**settings.PRODCAT, "AUTO_SUGGEST": True}
+    test_rows = rows("test")
+    t0 = time.perf_counter()
+    probe = save(test_rows[0], None)
+    suggest_all({probe.pk: test_rows[0]["label"]}, redis_worker)
+    switch_seconds = time.perf_counter() - t0
+    print(
+        f"[flipkart7] first suggestion after activation (switch + load + classify): "
+        f"{switch_seconds:.1f} s",
+        flush=True,
+    )
+    truth = {probe.pk: test_rows[0]["label"]}
+    for row in test_rows[1:]:
+        truth[save(row, None).pk] = row["label"]
+    results = suggest_all(truth, redis_worker)
+    assert all(s.status == SuggestionStatus.READY for s in results)
+    assert all(s.model_name == first.name and s.model_version == first.version for s in results)
+    correct = {
+        int(s.object_id): s.category_pk == str(categories[truth[int(s.object_id)]].pk)
+        for s in results
+    }
+    accuracy = sum(correct.values()) / len(correct)
+    print(
+        f"[flipkart7] worker suggestions on {len(correct)} test products: {accuracy:.2%} correct",
+        flush=True,
+    )
+    assert accuracy >= 0.95
+
+    # A merchant corrects 20 products: every wrong one, then the weakest right ones.
+    ranked = sorted(results, key=lambda s: (correct[int(s.object_id)], s.score))[:20]
+    for suggestion in ranked:
+        pk = int(suggestion.object_id)
+        if correct[pk]:
+            services.accept(suggestion, user=merchant)
+        else:
+            services.reject(suggestion, user=merchant, category=categories[truth[pk]])
+    started = time.perf_counter()
+    call_command("prodcat_train", "--model", "testapp.Product")
+    retrain_seconds = time.perf_counter() - started
+    second = ModelVersion.objects.filter(name=first.name).order_by("-created_at").first()
+    assert second.pk != first.pk and second.dataset_size == first.dataset_size + 20
+    print(
+        f"[flipkart7] retrain after 20 corrections: {retrain_seconds:.0f} s; gate "
+        f"{second.comparison['passed']}: {second.comparison}",
+        flush=True,
+    )
+    assert (store.active_version().pk == second.pk) == bool(second.comparison["passed"])
+    if second.comparison["passed"]:
+        # The corrected products now get their merchant's category from the new version.
+        for suggestion in ranked:
+            services.request_suggestion(Product.objects.get(pk=suggestion.object_id), force=True)
+        again = suggest_all({int(s.object_id): "" for s in ranked}, redis_worker)
+        hits = sum(s.category_pk == str(categories[truth[int(s.object_id)]].pk) for s in again)
+        print(f"[flipkart7] corrected products predicted right after retraining: {hits}/20")
+        assert all(s.model_version == second.version for s in again)
+        assert hits >= 18
