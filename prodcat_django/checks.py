@@ -284,6 +284,9 @@ def check_label_coverage(app_configs: Any = None, **kwargs: Any) -> list[checks.
     from prodcat_django.training.labels import LabelResolver, category_label
     from prodcat_django.training.store import active_version, builtin_checkpoint
 
+    # Django runs database checks only for the databases named (manage.py check --database).
+    if "default" not in (kwargs.get("databases") or ()):
+        return []
     messages: list[checks.CheckMessage] = []
     try:
         row = active_version()
