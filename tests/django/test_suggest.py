@@ -8,7 +8,8 @@ from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from tests.conftest import TEST_LABELS
 from tests.shop_data import png_bytes
 
-pytestmark = pytest.mark.usefixtures("model_checkpoint")
+# suggest() asks the model store which version is active: one query.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("model_checkpoint")]
 
 
 def _messages(exc: pytest.ExceptionInfo) -> dict:
