@@ -405,9 +405,9 @@ def _model_identity(version: ModelVersion) -> tuple[str, str]:
 
 
 def prune_files(keep: int | None = None) -> list[ModelVersion]:
-    """Delete the storage files of shop-trained versions beyond the newest ``KEEP_VERSIONS``
-    (never the active one's, nor a candidate's newer than those kept). Rows stay, marked
-    ``files_deleted``. Returns the pruned rows."""
+    """Delete the storage files of shop-trained versions older than the newest
+    ``KEEP_VERSIONS`` (never the active one's). Rows stay, marked ``files_deleted``, and this
+    process's local copies of them go too. Returns the pruned rows."""
     keep = int(prodcat_settings.KEEP_VERSIONS if keep is None else keep)
     rows = list(
         ModelVersion.objects.filter(builtin=False, files_deleted=False).order_by(
