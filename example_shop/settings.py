@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI and Redoc served from the shop's own static files (no CDN).
+    "drf_spectacular_sidecar",
     "prodcat_django",
     "example_shop.catalog",
 ]
@@ -152,6 +154,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Category suggestions for the shop's products.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

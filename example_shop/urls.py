@@ -1,7 +1,6 @@
-"""URLs of the example shop: the admin, prodcat's API and its OpenAPI schema.
-
-No Swagger/Redoc page: without drf-spectacular-sidecar they load their JavaScript from a CDN,
-which an offline install cannot reach. Open ``/api/schema/`` in any OpenAPI viewer instead.
+"""URLs of the example shop: the admin, prodcat's API and its OpenAPI schema, readable in the
+browser with Swagger UI (``/api/docs/``) or Redoc (``/api/redoc/``). Both are served from
+drf-spectacular-sidecar's static files, so no page loads anything from a CDN.
 """
 
 from django.conf import settings
@@ -9,12 +8,18 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/prodcat/", include("prodcat_django.api.urls")),
 ]
 

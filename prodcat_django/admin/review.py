@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from prodcat_django import services
-from prodcat_django.admin import health, quick_review, review_queue
+from prodcat_django.admin import health, quick_review, review_queue, try_it
 from prodcat_django.admin.display import (
     heat_map,
     score_bars,
@@ -451,6 +451,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 name="prodcat_django_categorysuggestion_review",
             ),
             *quick_review.urls(self),
+            *try_it.urls(self),
             *super().get_urls(),
         ]
 

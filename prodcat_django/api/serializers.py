@@ -63,6 +63,13 @@ class SuggestRequestSerializer(serializers.Serializer):
         "(default PRODCAT TOP_K).",
     )
 
+    explain = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also return what the model attended to (title words, 7x7 photo regions, "
+        "text/image shares), from the same forward pass.",
+    )
+
     def validate_image(self, upload: UploadedFile) -> UploadedFile:
         check_upload_size(upload.size)
         return upload
@@ -78,8 +85,26 @@ class ModelInfoSerializer(serializers.Serializer):
     version = serializers.CharField()
 
 
+class ExplanationSerializer(serializers.Serializer):
+    tokens = serializers.ListField(
+        child=serializers.ListField(),
+        help_text="[word, weight] pairs of the title, weights summing to 1 (empty: no title).",
+    )
+    regions = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()),
+        help_text="7x7 attention weights over the photo, row-major from the top left, summing "
+        "to 1 (all zeros: no photo).",
+    )
+    modality_weight = serializers.DictField(
+        child=serializers.FloatField(), help_text='Share of attention on "text" and "image".'
+    )
+
+
 class SuggestResponseSerializer(serializers.Serializer):
     labels = LabelScoreSerializer(many=True, help_text="Best first, top_k long.")
+    explanation = ExplanationSerializer(
+        required=False, help_text="Only with explain=true in the request."
+    )
     model = ModelInfoSerializer()
     auto_accept = serializers.BooleanField(
         help_text="Whether the top score reaches the checkpoint's validated threshold, i.e. "

@@ -98,15 +98,18 @@ def _django_errors(exc: DjangoValidationError) -> Any:
     return exc.message_dict if hasattr(exc, "error_dict") else exc.messages
 
 
-class SuggestView(ProdcatAPIView):
-    """``POST suggest/``: classify a title and/or photo now, in this process.
+class SuggestView(ProdcatAPIView, GenericAPIView):
+    """``POST suggest/``: classify a title and/or photo now, in this process; nothing is
+    stored. With ``explain=true`` the answer also says what the model attended to.
 
     Needs ``prodcat_django.view_categorysuggestion``. The model loads on the first request
-    of each web process (seconds); later requests take tens of milliseconds.
+    of each web process (seconds); later requests take tens of milliseconds. A generic view
+    with a serializer, so the browsable API shows a form with a file field.
     """
 
     permission_classes = [CanViewSuggestions]
     parser_classes = [MultiPartParser, FormParser]
+    serializer_class = SuggestRequestSerializer
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Refuse an oversized body from its Content-Length before anything reads it: even
@@ -141,12 +144,21 @@ class SuggestView(ProdcatAPIView):
         form.is_valid(raise_exception=True)
         upload = form.validated_data.get("image")
         image_bytes = upload.read() if upload is not None else None
+        explanation = None
         try:
-            prediction = services.suggest(
-                form.validated_data.get("title", ""),
-                image_bytes,
-                top_k=form.validated_data.get("top_k"),
-            )
+            if form.validated_data.get("explain"):
+                explanation = services.suggest_explained(
+                    form.validated_data.get("title", ""),
+                    image_bytes,
+                    top_k=form.validated_data.get("top_k"),
+                )
+                prediction = explanation.prediction
+            else:
+                prediction = services.suggest(
+                    form.validated_data.get("title", ""),
+                    image_bytes,
+                    top_k=form.validated_data.get("top_k"),
+                )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_errors(exc)) from None
         except (CheckpointError, StoreError, ModuleNotFoundError) as exc:
@@ -161,6 +173,12 @@ class SuggestView(ProdcatAPIView):
             "auto_accept": prediction.auto_accept,
             "threshold": info.threshold,
         }
+        if explanation is not None:
+            data["explanation"] = {
+                "tokens": [[word, float(weight)] for word, weight in explanation.tokens],
+                "regions": [[float(v) for v in row] for row in explanation.regions],
+                "modality_weight": {k: float(v) for k, v in explanation.modality_weight.items()},
+            }
         return Response(SuggestResponseSerializer(data).data)
 
 

@@ -20,7 +20,12 @@ worker stores each suggestion's explanation beside its labels.
 
 from prodcat_django.services.dispatching import dispatch, dispatch_pending, stuck_suggestions
 from prodcat_django.services.health import workers_without_model
-from prodcat_django.services.inference import StoredExplanation, explain, suggest
+from prodcat_django.services.inference import (
+    StoredExplanation,
+    explain,
+    suggest,
+    suggest_explained,
+)
 from prodcat_django.services.requests import (
     prefetch_current_suggestions,
     product_deleted,
@@ -66,6 +71,7 @@ __all__ = [
     "run_suggestions",
     "stuck_suggestions",
     "suggest",
+    "suggest_explained",
     "task_time_limits",
     "workers_without_model",
 ]

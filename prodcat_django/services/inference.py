@@ -1,12 +1,13 @@
 """Synchronous classification (the API's ``suggest``) and the stored explanation of a suggestion.
 
-:func:`suggest` loads the model in the calling process; :func:`explain` never does.
+:func:`suggest` and :func:`suggest_explained` load the model in the calling process;
+:func:`explain` never does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 
@@ -14,7 +15,7 @@ from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import OPEN_STATUSES, CategorySuggestion, SuggestionStatus
 
 if TYPE_CHECKING:
-    from prodcat_django.ml.predictor import Prediction
+    from prodcat_django.ml.predictor import Explanation, Prediction
     from prodcat_django.models import ModelVersion
 
 
@@ -25,6 +26,25 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
     input, an image over ``MAX_UPLOAD_BYTES`` or ``MAX_IMAGE_PIXELS``, undecodable image data,
     or a ``top_k`` outside 1..number of labels. Loads the model in this process on first use.
     """
+    predictor, item, top_k, version = _prepare(title, image_bytes, top_k)
+    return _shown(predictor.predict([item], top_k=top_k)[0], version)
+
+
+def suggest_explained(
+    title: str, image_bytes: bytes | None, *, top_k: int | None = None
+) -> Explanation:
+    """:func:`suggest` with what the model attended to (title words, 7x7 photo regions,
+    text/image shares) from the same forward pass; nothing is stored. Same errors."""
+    from dataclasses import replace
+
+    predictor, item, top_k, version = _prepare(title, image_bytes, top_k)
+    explanation = predictor.explain(item, top_k=top_k)
+    return replace(explanation, prediction=_shown(explanation.prediction, version))
+
+
+def _prepare(
+    title: str, image_bytes: bytes | None, top_k: int | None
+) -> tuple[Any, Any, int, ModelVersion | None]:
     from prodcat_django.ml.images import DECODE_SIZE, InvalidImageError, load_image
     from prodcat_django.ml.predictor import ProductInput
     from prodcat_django.training.store import active_predictor
@@ -56,8 +76,7 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
     n_labels = len(predictor.info.labels)
     if top_k > n_labels:
         raise ValidationError({"top_k": [f"top_k must be between 1 and {n_labels}."]})
-    prediction = predictor.predict([ProductInput(title=title, image=image)], top_k=top_k)[0]
-    return _shown(prediction, active.version)
+    return predictor, ProductInput(title=title, image=image), top_k, active.version
 
 
 def _shown(prediction: Prediction, version: ModelVersion | None) -> Prediction:

@@ -19,6 +19,12 @@ def prodcat_review_summary(context: Any) -> dict[str, Any]:
     site_name = getattr(getattr(request, "resolver_match", None), "namespace", "") or "admin"
     try:
         url = reverse(f"{site_name}:prodcat_django_categorysuggestion_changelist")
+        try_url = reverse(f"{site_name}:prodcat_django_categorysuggestion_try")
     except NoReverseMatch:
-        url = ""
-    return {"waiting": review_queue.waiting_count(), "url": url, "warning": health.warning()}
+        url = try_url = ""
+    return {
+        "waiting": review_queue.waiting_count(),
+        "url": url,
+        "try_url": try_url,
+        "warning": health.warning(),
+    }

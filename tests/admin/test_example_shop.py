@@ -109,6 +109,18 @@ def test_the_shop_migrates_and_passes_its_checks(tmp_path, prodcat_checkpoint):
     manage("migrate", "--noinput")
     assert "Created superuser" in manage("shop_demo_user")
     manage("check")
+    docs = manage(
+        "shell",
+        "-c",
+        "from django.test import Client; c = Client(); "
+        "c.force_login(__import__('django.contrib.auth', fromlist=['x']).get_user_model()"
+        ".objects.get(username='admin')); "
+        "r = c.get('/api/docs/', HTTP_HOST='localhost'); print(r.status_code); "
+        "print(r.content.decode())",
+    )
+    assert "\n200\n" in f"\n{docs}"
+    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in docs
+    assert "cdn." not in docs and "jsdelivr" not in docs  # nothing from a CDN
     assert (tmp_path / "var" / "db.sqlite3").exists()
     assert (tmp_path / "var" / "broker" / "queue").is_dir()  # the filesystem broker's folder
     categories = manage(

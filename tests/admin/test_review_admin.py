@@ -489,3 +489,11 @@ def test_explanation_page_without_javascript_is_a_whole_page(reviewer_client, ma
     assert '<div class="breadcrumbs">' in alone and "prodcat-explain" in alone
     fragment = reviewer_client.get(url, HTTP_X_REQUESTED_WITH="XMLHttpRequest").content.decode()
     assert "breadcrumbs" not in fragment
+
+
+def test_try_it_page_points_at_the_same_sites_suggest_endpoint(reviewer_client, clerk_client):
+    url = reverse("admin:prodcat_django_categorysuggestion_try")
+    html = reviewer_client.get(url).content.decode()
+    assert f'data-suggest-url="{reverse("prodcat_api:suggest")}"' in html
+    assert "csrfmiddlewaretoken" in html
+    assert clerk_client.get(url).status_code == 200  # viewing suggestions is enough

@@ -1,7 +1,7 @@
 """URLs of the admin and browser tests (see tests/admin/site.py)."""
 
 from django.conf import settings
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.static import serve
 
 from tests.admin.site import legacy_site, site
@@ -16,5 +16,6 @@ def media(request, path):
 urlpatterns = [
     path("admin/", site.urls),
     path("legacy/", legacy_site.urls),
+    path("api/prodcat/", include("prodcat_django.api.urls")),
     re_path(r"^media/(?P<path>.+)$", media),
 ]

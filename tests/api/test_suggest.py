@@ -240,3 +240,33 @@ def test_hostile_images_get_400_with_the_reason_never_500(checkpoint, viewer, na
         assert "cannot decode image" in response.json()["image"][0] or "pixels" in str(
             response.json()
         )
+
+
+def test_explain_returns_words_regions_and_shares_from_the_same_pass(checkpoint, viewer) -> None:
+    plain = client_for(viewer).post(
+        URL, {"title": "Leather ankle boots", "image": upload(png_bytes())}, format="multipart"
+    )
+    response = client_for(viewer).post(
+        URL,
+        {"title": "Leather ankle boots", "image": upload(png_bytes()), "explain": "true"},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert "explanation" not in plain.json()
+    assert body["labels"] == plain.json()["labels"]  # the same prediction
+    explanation = body["explanation"]
+    assert [word for word, _ in explanation["tokens"]] == ["Leather", "ankle", "boots"]
+    assert sum(w for _, w in explanation["tokens"]) == pytest.approx(1.0, abs=1e-4)
+    assert len(explanation["regions"]) == 7 and all(len(row) == 7 for row in explanation["regions"])
+    assert set(explanation["modality_weight"]) == {"text", "image"}
+
+
+def test_browsable_api_offers_a_file_upload_form(checkpoint, viewer) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(viewer)
+    html = client.get(URL, HTTP_ACCEPT="text/html").content.decode()
+    assert 'enctype="multipart/form-data"' in html
+    assert 'type="file"' in html and 'name="image"' in html

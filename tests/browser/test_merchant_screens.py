@@ -286,3 +286,41 @@ def test_health_warning_when_no_worker_runs(
         assert_accessible(screen, name)
     screen.goto(f"{live_server.url}/admin/")
     assert "1 suggestion waits for review." in screen.inner_text(".prodcat-summary")
+
+
+def test_try_it_with_two_products_and_a_bad_file(
+    screen: Any, live_server: Any, model_checkpoint: Path, tmp_path: Path
+):
+    boots = tmp_path / "leather-ankle-boots.png"
+    boots.write_bytes(png_bytes("saddlebrown", (120, 120)))
+    watch = tmp_path / "steel-diver-watch.png"
+    watch.write_bytes(png_bytes("navy", (120, 120)))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    fake = tmp_path / "broken.png"
+    fake.write_bytes(b"\x89PNG but not really an image")
+    log_in(screen, live_server.url, "/admin/")
+    screen.get_by_role("link", name="Try the model on a few photos").click()
+    screen.wait_for_url("**/categorysuggestion/try/")
+    before = CategorySuggestion.objects.count()
+
+    # Several photos at once, as a merchant drops them: each becomes a row titled after it.
+    screen.set_input_files("#prodcat-drop-input", [str(boots), str(watch), str(notes), str(fake)])
+    rows = screen.locator("[data-prodcat-try-row]")
+    assert rows.count() == 4
+    titles = [rows.nth(i).locator("input[name=title]").input_value() for i in range(4)]
+    assert titles == ["leather ankle boots", "steel diver watch", "notes", "broken"]
+    screen.get_by_role("button", name="Suggest categories").click()
+    for i in (0, 1):
+        rows.nth(i).locator(".prodcat-scores li").first.wait_for()
+        assert rows.nth(i).locator(".prodcat-scores li").count() == 3
+        assert rows.nth(i).locator(".prodcat-heatmap__cell").count() == 49
+        assert rows.nth(i).locator(".prodcat-token").count() == 3
+    notes_error = rows.nth(2).locator(".errornote")
+    assert "“notes.txt” is not an image" in notes_error.inner_text()
+    rows.nth(3).locator(".errornote").wait_for()
+    assert "image" in rows.nth(3).locator(".errornote").inner_text().lower()
+    assert CategorySuggestion.objects.count() == before  # nothing saved
+    assert_no_horizontal_scroll(screen)
+    shoot(screen, "try-it")
+    assert_accessible(screen, "try it")
