@@ -18,14 +18,14 @@ from prodcat_django.ml.manifest import (
     verify_checkpoint,
     write_manifest,
 )
-from prodcat_django.ml.model import FusionModel
+from prodcat_django.ml.model import FusionEnsemble, FusionModel, build_model
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def save_checkpoint(
     out_dir: str | Path,
-    model: FusionModel,
+    model: FusionModel | FusionEnsemble,
     config: dict[str, Any],
     labels: list[str] | tuple[str, ...],
     manifest_fields: dict[str, Any],
@@ -61,12 +61,12 @@ def save_checkpoint(
 
 def load_model(
     path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[FusionModel, CheckpointInfo]:
+) -> tuple[FusionModel | FusionEnsemble, CheckpointInfo]:
     """Verify the checkpoint at ``path`` and build its model in eval mode on ``device``."""
     info = verify_checkpoint(path)
     file = Path(path) / WEIGHTS_FILE
     try:
-        model = FusionModel(info.config, pretrained_tail=False)
+        model = build_model(info.config, pretrained_tail=False)
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(
             f"{Path(path) / 'config.json'}: cannot build the model ({exc})"

@@ -1,4 +1,4 @@
-"""``python -m prodcat_django.ml train|evaluate|encode``: the classifier's command line."""
+"""``python -m prodcat_django.ml train|evaluate|encode|probe``: the classifier's command line."""
 
 from __future__ import annotations
 
@@ -69,6 +69,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--drop-image", type=float, default=0.15, help="modality dropout: no image")
     t.add_argument("--drop-text", type=float, default=0.15, help="modality dropout: no title")
     t.add_argument("--no-flip", action="store_true", help="no mirrored-image augmentation")
+    t.add_argument(
+        "--augment-views",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also draw from K cached crop + colour views of each training image (aug1..augK)",
+    )
+    t.add_argument(
+        "--aux-heads",
+        action="store_true",
+        help="attention: joint image-only and title-only heads, ensembled (weight on validation)",
+    )
+    t.add_argument(
+        "--seeds", type=int, default=1, help="train this many seeds and average them (ensemble)"
+    )
+    t.add_argument(
+        "--auto",
+        action="store_true",
+        help="choose the recipe on validation (train.auto_fit: a small grid over these options, "
+        "then more seeds if the budget allows); --seeds is then the most seeds to average",
+    )
+    t.add_argument("--budget", type=float, default=3600, help="--auto: time budget in seconds")
     t.add_argument("--patience", type=int, default=5)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--weights-dtype", choices=("float32", "float16"), default="float16")
@@ -86,9 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", type=Path, help="write a confusion matrix + reliability diagram PNG")
     _common_data_options(e)
 
+    p = sub.add_parser(
+        "probe",
+        help="the baseline: logistic regression on frozen pooled features, per condition",
+    )
+    p.add_argument("--train", type=Path, required=True)
+    p.add_argument("--val", type=Path, required=True, help="chooses C for each condition")
+    p.add_argument("--test", type=Path, help="scored once with the chosen C")
+    p.add_argument("--terse-column", default="title_terse", help="a condition when present")
+    _common_data_options(p)
+
     c = sub.add_parser("encode", help="fill the feature cache for a CSV (optionally mirrored too)")
     c.add_argument("--data", type=Path, required=True, nargs="+")
     c.add_argument("--flip", action="store_true", help="also cache mirrored images")
+    c.add_argument(
+        "--augment", type=int, default=0, metavar="K", help="also cache K crop + colour views"
+    )
     c.add_argument("--checkpoint", type=Path, default=None, help="encoders of this checkpoint")
     _common_data_options(c)
     return parser
@@ -122,10 +157,13 @@ def cmd_train(args: argparse.Namespace) -> dict:
     from prodcat_django.ml.train import (
         EncodedSplit,
         TrainOptions,
+        auto_fit,
         conditions,
         encode_split,
+        image_views,
         options_dict,
         train,
+        train_ensemble,
     )
 
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
@@ -164,6 +202,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
         no_image=args.no_image,
         no_title=args.no_title,
         weights_dtype=args.weights_dtype,
+        aux_heads=args.aux_heads,
+        augment_views=args.augment_views,
     )
     if args.encoders == "tiny-random":  # fast tests of the whole command, no weights loaded
         from prodcat_django.ml.testing import tiny_config
@@ -183,24 +223,36 @@ def cmd_train(args: argparse.Namespace) -> dict:
     )
     columns = [c for c in dict.fromkeys((args.title_column, options.terse_column)) if c]
     train_columns = [c for c in columns if c in train_products[0].titles]
-    views = ("orig", "flip") if options.flip else ("orig",)
     train_split = encode_split(
-        train_products, cache, labels, train_columns, views, args.missing_images
+        train_products, cache, labels, train_columns, image_views(options), args.missing_images
     )
     val_columns = [c for c in columns if c in val_products[0].titles]
     val_split = encode_split(
         val_products, cache, labels, val_columns, ("orig",), args.missing_images
     )
-    result = train(
-        options,
-        train_split,
-        val_split,
-        labels,
-        text_spec=text_spec,
-        image_spec=image_spec,
-        device=device,
-        progress=not args.quiet,
-    )
+    common = {
+        "text_spec": text_spec,
+        "image_spec": image_spec,
+        "device": device,
+        "progress": not args.quiet,
+    }
+    if args.auto:
+        result = auto_fit(
+            train_split,
+            val_split,
+            labels,
+            budget_s=args.budget,
+            base=options,
+            max_seeds=max(1, args.seeds),
+            log=None if args.quiet else lambda m: print(m, file=sys.stderr),
+            **common,
+        )
+        options = result.options or options
+    elif args.seeds > 1:
+        seeds = [args.seed + k for k in range(args.seeds)]
+        result = train_ensemble(options, train_split, val_split, labels, seeds=seeds, **common)
+    else:
+        result = train(options, train_split, val_split, labels, **common)
 
     def metrics_by_condition(split: EncodedSplit, products: list[Product]) -> dict:
         """The trained model's summary on ``split`` under each input condition."""
@@ -255,6 +307,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
                 + fingerprint(data_files, [*train_products, *val_products]),
                 "data_fingerprint_covers": "train and val CSV bytes and their image files",
                 "options": options_dict(options),
+                "members": int(result.config["model"].get("members", 1)),
+                "auto_fit_trials": result.trials,
                 "best_epoch": result.best_epoch,
                 "epochs_run": len(result.history),
                 "seconds": round(result.seconds, 1),
@@ -268,6 +322,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
         "threshold": result.threshold,
         "best_epoch": result.best_epoch,
         "seconds": round(result.seconds, 1),
+        "members": int(result.config["model"].get("members", 1)),
+        "trials": result.trials,
         "val": val_metrics,
         "test": test_metrics,
     }
@@ -325,6 +381,50 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
     return report
 
 
+def cmd_probe(args: argparse.Namespace) -> dict:
+    from prodcat_django.ml.encoders import (
+        build_image_encoder,
+        build_text_encoder,
+        image_encoder_spec,
+        text_encoder_spec,
+    )
+    from prodcat_django.ml.features import FeatureCache
+    from prodcat_django.ml.probe import fit_probe
+    from prodcat_django.ml.train import encode_split
+
+    device = _device(args.device)
+    paths = {"train": args.train, "val": args.val, "test": args.test}
+    products = {k: read_products(v, args.title_column) for k, v in paths.items() if v}
+    labels = sorted({p.label for p in products["train"]})
+    text_spec, image_spec = text_encoder_spec("minilm"), image_encoder_spec("efficientnet-lite0")
+    cache = FeatureCache(
+        build_text_encoder(text_spec).to(device),
+        build_image_encoder(image_spec).to(device),
+        root=args.cache,
+        progress=not args.quiet,
+    )
+    terse = args.terse_column if args.terse_column != args.title_column else None
+    splits = {}
+    for name, items in products.items():
+        wanted = dict.fromkeys((args.title_column, terse))
+        columns = [c for c in wanted if c and c in items[0].titles]
+        splits[name] = encode_split(items, cache, labels, columns, ("orig",), args.missing_images)
+    result = fit_probe(
+        splits["train"],
+        splits["val"],
+        splits.get("test"),
+        image_spec,
+        title_column=args.title_column,
+        terse_column=terse,
+    )
+    return {
+        "probe": "logistic regression on L2-normalised mean-pooled MiniLM + GAP EfficientNet-Lite0",
+        "data": {k: str(v) for k, v in paths.items() if v},
+        "conditions": result.conditions,
+        "seconds": round(result.seconds, 1),
+    }
+
+
 def cmd_encode(args: argparse.Namespace) -> dict:
     from prodcat_django.ml.encoders import (
         build_image_encoder,
@@ -358,7 +458,12 @@ def cmd_encode(args: argparse.Namespace) -> dict:
             for column in columns:
                 cache.text([p.title(column) for p in products])
         if cache.image_encoder is not None:
-            for view in ("orig", "flip") if args.flip else ("orig",):
+            views = [
+                "orig",
+                *(["flip"] if args.flip else []),
+                *(f"aug{k}" for k in range(1, args.augment + 1)),
+            ]
+            for view in views:
                 cache.images([p.image for p in products], view, missing=args.missing_images)
         counts[str(csv_path)] = len(products)
     return {"cache": str(cache.root), "encoded": counts}
@@ -406,7 +511,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded verbatim in the manifest
     _setup_torch()
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "encode": cmd_encode}
+    commands = {
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "encode": cmd_encode,
+        "probe": cmd_probe,
+    }
     try:
         result = commands[args.command](args)
     except (DataError, CheckpointError, InvalidImageError) as exc:

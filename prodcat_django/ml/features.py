@@ -17,10 +17,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from prodcat_django.ml.augment import augment, is_view
 from prodcat_django.ml.encoders import ImageEncoder, TextEncoder
 from prodcat_django.ml.images import InvalidImageError, load_image
 
-VIEWS = ("orig", "flip")  # image views: as is, and mirrored left-right (augmentation)
+# Image views: as is, mirrored left-right, and ``aug<k>``: the k-th fixed crop + colour draw
+# (prodcat_django.ml.augment). Each view is its own cache entry.
+VIEWS = ("orig", "flip")
 
 
 def default_cache_dir() -> Path:
@@ -109,7 +112,9 @@ class FeatureCache:
         ``missing``: what to do with an unreadable file: ``"error"`` raises ``InvalidImageError``
         naming it, ``"warn"`` warns and treats the product as having no image.
         """
-        assert self.image_encoder is not None and view in VIEWS
+        assert self.image_encoder is not None
+        if not is_view(view):
+            raise ValueError(f"unknown image view {view!r} (orig, flip or aug1..aug99)")
         enc = self.image_encoder
         result: list[np.ndarray | None] = [None] * len(paths)
         todo: list[tuple[int, str]] = []
@@ -141,7 +146,10 @@ class FeatureCache:
             decoded, kept = [], []
             for i, key in chunk:
                 try:
-                    decoded.append(load_image(paths[i]))  # type: ignore[arg-type]
+                    image = load_image(paths[i])  # type: ignore[arg-type]
+                    if view.startswith("aug"):  # seeded by the view and the image bytes
+                        image = augment(image, int(key[:12], 16))
+                    decoded.append(image)
                     kept.append((i, key))
                 except InvalidImageError as exc:
                     if missing == "error":

@@ -9,6 +9,15 @@ fusions share the image tail and the training loop; only the fusion differs:
 - ``attention``: token-by-patch cross-attention in both directions, then attention pooling over
   all tokens and patches. Each modality's sequence starts with a learned "null" token that is
   always attendable, so an absent image or empty title never gives an all-masked softmax.
+
+Two ensembles, both chosen on validation by the training code:
+
+- ``aux_heads`` (attention only): a linear image-only head on the pooled fine-tuned map and a
+  linear title-only head on the mean-pooled tokens, trained jointly with the attention head.
+  The output is the weighted mean of the present members' log-probabilities (weight
+  ``aux_weight`` per auxiliary head), so a photo alone or a title alone is judged by two models.
+- ``FusionEnsemble``: several independently trained models (seeds) whose log-probabilities
+  are averaged; ``build_model`` picks it when the config lists ``members``.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ class ModelOutput:
     pool_weights: torch.Tensor | None = None
     # non-attention models: per-patch activation norms, a class-agnostic saliency (B, 49)
     patch_saliency: torch.Tensor | None = None
+    # aux_heads models: each member's raw logits ("main", "image", "text"), for the training loss
+    members: dict[str, torch.Tensor] | None = None
 
 
 class ImageTail(nn.Module):
@@ -100,6 +111,15 @@ def _ffn(width: int, dropout: float) -> nn.Sequential:
     )
 
 
+def _linear_head(in_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.LayerNorm(in_dim), nn.Dropout(dropout), nn.Linear(in_dim, out_dim))
+
+
+def _mean_tokens(text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    weights = text_mask.unsqueeze(-1).float()
+    return (text * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
 def _mlp(in_dim: int, width: int, out_dim: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
         nn.LayerNorm(in_dim),
@@ -147,6 +167,11 @@ class FusionModel(nn.Module):
             self.pool_query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
             self.pool = nn.MultiheadAttention(width, int(m.get("heads", 4)), batch_first=True)
             self.head = _mlp(width, width, n, dropout)
+            if m.get("aux_heads"):
+                self.aux_image = _linear_head(image_dim, n, dropout)
+                self.aux_text = _linear_head(text_dim, n, dropout)
+                # Chosen on validation after training; a buffer, so the checkpoint carries it.
+                self.register_buffer("aux_weight", torch.tensor(1.0))
         else:
             # A learned stand-in for a missing modality's pooled vector.
             self.text_missing = nn.Parameter(torch.zeros(text_dim))
@@ -179,11 +204,13 @@ class FusionModel(nn.Module):
             fmap = image if tail_applied else self.image_tail(image)  # (B, C, 7, 7)
             patches = fmap.flatten(2).transpose(1, 2)  # (B, 49, C), row-major from top-left
         if self.fusion == "attention":
-            return self._attend(text, text_mask, patches, image_present)
+            out = self._attend(text, text_mask, patches, image_present)
+            if hasattr(self, "aux_image"):
+                out = self._with_aux(out, text, text_mask, patches, image_present)
+            return out
         pooled = []
         if self.uses_text():
-            weights = text_mask.unsqueeze(-1).float()
-            mean = (text * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            mean = _mean_tokens(text, text_mask)
             has_text = text_mask.any(1, keepdim=True)
             pooled.append(torch.where(has_text, mean, self.text_missing.expand_as(mean)))
         saliency = None
@@ -194,6 +221,20 @@ class FusionModel(nn.Module):
             )
             saliency = patches.norm(dim=-1) * image_present[:, None]
         return ModelOutput(self.head(torch.cat(pooled, dim=-1)), patch_saliency=saliency)
+
+    def _with_aux(self, out, text, text_mask, patches, image_present) -> ModelOutput:
+        """Weighted mean of the log-probabilities of the attention and the present aux heads."""
+        image_logits = self.aux_image(patches.mean(1))
+        text_logits = self.aux_text(_mean_tokens(text, text_mask))
+        w_image = self.aux_weight * image_present.float()[:, None]
+        w_text = self.aux_weight * text_mask.any(1).float()[:, None]
+        combined = (
+            F.log_softmax(out.logits, -1)
+            + w_image * F.log_softmax(image_logits, -1)
+            + w_text * F.log_softmax(text_logits, -1)
+        ) / (1.0 + w_image + w_text)
+        members = {"main": out.logits, "image": image_logits, "text": text_logits}
+        return ModelOutput(combined, pool_weights=out.pool_weights, members=members)
 
     def _attend(self, text, text_mask, patches, image_present) -> ModelOutput:
         b, length = text.shape[:2]
@@ -218,3 +259,50 @@ class FusionModel(nn.Module):
             average_attn_weights=True,
         )
         return ModelOutput(self.head(pooled[:, 0]), pool_weights=weights[:, 0])
+
+
+class FusionEnsemble(nn.Module):
+    """Independently trained models of one architecture; log-probabilities averaged.
+
+    Quacks like a ``FusionModel`` for the predictor and the evaluation code: the same inputs,
+    a ``ModelOutput`` whose pooling weights / saliency are the members' mean.
+    """
+
+    def __init__(self, config: dict[str, Any], *, pretrained_tail: bool = False) -> None:
+        super().__init__()
+        count = int(config["model"]["members"])
+        if count < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, config lists {count}")
+        member = {**config, "model": {k: v for k, v in config["model"].items() if k != "members"}}
+        self.members = nn.ModuleList(
+            FusionModel(member, pretrained_tail=pretrained_tail) for _ in range(count)
+        )
+        first = self.members[0]
+        self.fusion, self.text_dim, self.max_tokens = first.fusion, first.text_dim, first.max_tokens
+
+    def uses_text(self) -> bool:
+        return self.members[0].uses_text()
+
+    def uses_image(self) -> bool:
+        return self.members[0].uses_image()
+
+    def forward(self, text, text_mask, image, image_present, *, tail_applied=False) -> ModelOutput:
+        outs = [m(text, text_mask, image, image_present) for m in self.members]
+        logits = torch.stack([F.log_softmax(o.logits, -1) for o in outs]).mean(0)
+
+        def mean_of(name: str) -> torch.Tensor | None:
+            values = [getattr(o, name) for o in outs]
+            return None if values[0] is None else torch.stack(values).mean(0)
+
+        return ModelOutput(
+            logits, pool_weights=mean_of("pool_weights"), patch_saliency=mean_of("patch_saliency")
+        )
+
+
+def build_model(
+    config: dict[str, Any], *, pretrained_tail: bool = False
+) -> FusionModel | FusionEnsemble:
+    """The model a config.json describes: one ``FusionModel``, or an ensemble of ``members``."""
+    if int(config["model"].get("members", 1)) > 1:
+        return FusionEnsemble(config, pretrained_tail=pretrained_tail)
+    return FusionModel(config, pretrained_tail=pretrained_tail)

@@ -1,10 +1,15 @@
 """One training loop for every fusion, on cached encoder outputs.
 
 Each epoch every training product is seen once, with (seeded) random choices: the full or the
-terse title (where the CSV has ``title_terse``), the image as is or mirrored, and modality
-dropout (no image, or no title) so the model holds up on catalogues with missing photos and
-brand-only titles. Early stopping keeps the epoch with the best mean validation accuracy over
-the conditions the targets name (full title, terse title, image only).
+terse title (where the CSV has ``title_terse``), one of the cached image views (as is, mirrored,
+``aug<k>`` crop + colour draws), and modality dropout (no image, or no title) so the model holds
+up on catalogues with missing photos and brand-only titles. Early stopping keeps the epoch with
+the best mean validation accuracy over the evaluation conditions (full title, terse title, image
+only, title only).
+
+Entry points: ``train`` (one model), ``train_ensemble`` (several seeds, log-probabilities
+averaged) and ``auto_fit`` (a small grid within a time budget, every choice by validation
+score), which ``manage.py prodcat_train`` calls because no shop tunes hyperparameters by hand.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import copy
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +30,7 @@ from prodcat_django.ml.calibration import auto_accept_threshold, fit_temperature
 from prodcat_django.ml.data import Product
 from prodcat_django.ml.encoders import image_encoder_spec, text_encoder_spec
 from prodcat_django.ml.features import FeatureCache, stack_images, stack_text
-from prodcat_django.ml.model import FusionModel
+from prodcat_django.ml.model import FusionEnsemble, FusionModel
 
 
 @dataclass
@@ -55,6 +60,11 @@ class TrainOptions:
     no_title: bool = False
     weights_dtype: str = "float16"
     calibrate_on: tuple[str, ...] = ("full", "terse")
+    # Joint image-only and title-only linear heads, ensembled with the attention head (their
+    # weight in the ensemble is chosen on validation from aux_weights after training).
+    aux_heads: bool = False
+    aux_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
+    augment_views: int = 0  # cached crop + colour views aug1..augK mixed into training
 
 
 @dataclass
@@ -71,7 +81,7 @@ class EncodedSplit:
 
 @dataclass
 class TrainResult:
-    model: FusionModel
+    model: FusionModel | FusionEnsemble
     config: dict[str, Any]
     labels: list[str]
     temperature: float
@@ -80,6 +90,9 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
+    score: float = 0.0  # the validation selection score of the returned model
+    trials: list[dict[str, Any]] = field(default_factory=list)  # auto_fit: every tried config
+    options: TrainOptions | None = None  # auto_fit: the chosen options
 
 
 def encode_split(
@@ -107,18 +120,30 @@ def encode_split(
     return EncodedSplit(y, texts, images)
 
 
+def image_views(options: TrainOptions) -> tuple[str, ...]:
+    """The cached image views training draws from (encode the training split with these)."""
+    return (
+        "orig",
+        *(("flip",) if options.flip else ()),
+        *(f"aug{k}" for k in range(1, options.augment_views + 1)),
+    )
+
+
 def build_config(options: TrainOptions, labels: Sequence[str], text_spec=None, image_spec=None):
+    model: dict[str, Any] = {
+        "fusion": options.fusion,
+        "width": options.width,
+        "heads": options.heads,
+        "layers": options.layers,
+        "dropout": options.dropout,
+        "num_labels": len(labels),
+    }
+    if options.aux_heads and options.fusion == "attention":
+        model["aux_heads"] = True
     return {
         "text_encoder": text_spec or text_encoder_spec("minilm"),
         "image_encoder": image_spec or image_encoder_spec("efficientnet-lite0"),
-        "model": {
-            "fusion": options.fusion,
-            "width": options.width,
-            "heads": options.heads,
-            "layers": options.layers,
-            "dropout": options.dropout,
-            "num_labels": len(labels),
-        },
+        "model": model,
         "preprocessing": {
             "title_column": options.title_column,
             "empty_title": "no text tokens (the learned null token stands in)",
@@ -188,8 +213,32 @@ def conditions(split: EncodedSplit, options: TrainOptions) -> dict[str, tuple[st
 
 
 def _selection_score(accuracies: dict[str, float]) -> float:
-    keys = [k for k in ("full", "terse", "image_only") if k in accuracies] or list(accuracies)
-    return float(np.mean([accuracies[k] for k in keys]))
+    """Mean validation accuracy over every condition: each must hold up, not just the mean."""
+    return float(np.mean(list(accuracies.values())))
+
+
+def _val_accuracies(model, split: EncodedSplit, options: TrainOptions, device: str):
+    return {
+        name: float(
+            (predict_logits(model, split, col, img, device=device).argmax(1) == split.labels)
+            .float()
+            .mean()
+        )
+        for name, (col, img) in conditions(split, options).items()
+    }
+
+
+def _loss(out, labels, mask, present, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy of the output, or of each ensemble member on the rows it sees."""
+    if out.members is None:
+        return F.cross_entropy(out.logits, labels, label_smoothing=label_smoothing)
+    loss = F.cross_entropy(out.members["main"], labels, label_smoothing=label_smoothing)
+    for name, rows in (("image", present), ("text", mask.any(1))):
+        if rows.any():
+            loss = loss + F.cross_entropy(
+                out.members[name][rows], labels[rows], label_smoothing=label_smoothing
+            )
+    return loss
 
 
 def train(
@@ -235,21 +284,21 @@ def train(
     length = max(t[0].shape[1] for t in train_split.texts.values())
     title = _pad_to(*title, length)
     terse = _pad_to(*train_split.texts[terse_col], length) if terse_col else None
-    views = [
-        v for v in ("orig", "flip") if v in train_split.images and (v == "orig" or options.flip)
-    ]
+    views = [v for v in image_views(options) if v in train_split.images]
+    missing_views = sorted(set(image_views(options)) - set(views))
+    if missing_views:
+        raise ValueError(f"training split lacks the image view(s) {', '.join(missing_views)}")
     known = train_split.labels >= 0
     if not known.all():
         raise ValueError("training labels must all be in the label list")
 
     history: list[dict[str, Any]] = []
     best_score, best_state, best_epoch, stale = -1.0, None, 0, 0
-    val_conditions = conditions(val_split, options)
     for epoch in range(1, options.epochs + 1):
         model.train()
         order = rng.permutation(n)
         use_terse = rng.random(n) < (options.terse_prob if terse is not None else 0.0)
-        use_flip = rng.random(n) < (0.5 if len(views) > 1 else 0.0)
+        view_of = rng.integers(0, len(views), n)  # one cached view per product this epoch
         r = rng.random(n)
         drop_image = (r < options.drop_image) | options.no_image
         drop_text = ((r >= options.drop_image) & (r < options.drop_image + options.drop_text)) | (
@@ -274,17 +323,17 @@ def train(
                 train_split.images["orig"][0][idx].float(),
                 train_split.images["orig"][1][idx].clone(),
             )
-            if len(views) > 1:
-                flip = torch.from_numpy(use_flip)[idx]
-                if flip.any():
-                    image[flip] = train_split.images["flip"][0][idx][flip].float()
+            chosen = torch.from_numpy(view_of)[idx]
+            for v in range(1, len(views)):
+                rows = chosen == v
+                if rows.any():
+                    image[rows] = train_split.images[views[v]][0][idx][rows].float()
             mask[torch.from_numpy(drop_text)[idx]] = False
             present[torch.from_numpy(drop_image)[idx]] = False
-            logits = model(
-                text.to(device), mask.to(device), image.to(device), present.to(device)
-            ).logits
-            loss = F.cross_entropy(
-                logits, train_split.labels[idx].to(device), label_smoothing=options.label_smoothing
+            mask, present = mask.to(device), present.to(device)
+            out = model(text.to(device), mask, image.to(device), present)
+            loss = _loss(
+                out, train_split.labels[idx].to(device), mask, present, options.label_smoothing
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -293,17 +342,7 @@ def train(
             scheduler.step()
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        accuracies = {
-            name: float(
-                (
-                    predict_logits(model, val_split, col, img, device=device).argmax(1)
-                    == val_split.labels
-                )
-                .float()
-                .mean()
-            )
-            for name, (col, img) in val_conditions.items()
-        }
+        accuracies = _val_accuracies(model, val_split, options, device)
         score = _selection_score(accuracies)
         history.append(
             {"epoch": epoch, "loss": float(np.mean(losses)), "val": accuracies, "score": score}
@@ -321,7 +360,30 @@ def train(
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
+    if hasattr(model, "aux_image"):
+        # The aux heads' weight in the ensemble: the best on validation (0 = attention alone).
+        by_weight = {}
+        for weight in options.aux_weights:
+            model.aux_weight.fill_(weight)
+            by_weight[weight] = _selection_score(_val_accuracies(model, val_split, options, device))
+        model.aux_weight.fill_(max(by_weight, key=lambda w: (by_weight[w], -w)))
+        history.append({"aux_weight_scores": {str(k): v for k, v in by_weight.items()}})
+    result = calibrate(model, config, labels, val_split, options, device)
+    result.history, result.best_epoch, result.options = history, best_epoch, options
+    result.seconds = time.perf_counter() - started
+    return result
 
+
+def calibrate(
+    model: FusionModel | FusionEnsemble,
+    config: dict[str, Any],
+    labels: Sequence[str],
+    val_split: EncodedSplit,
+    options: TrainOptions,
+    device: str = "cpu",
+) -> TrainResult:
+    """Temperature and auto-accept threshold on validation, and the validation summary."""
+    val_conditions = conditions(val_split, options)
     # Calibrate on validation: one temperature for the conditions named in calibrate_on.
     val_logits = {
         name: predict_logits(model, val_split, col, img, device=device)
@@ -347,11 +409,168 @@ def train(
         temperature=temperature,
         threshold=threshold,
         val=val_summary,
-        history=history,
-        best_epoch=best_epoch,
-        seconds=time.perf_counter() - started,
+        score=_selection_score({k: v["accuracy"] for k, v in val_summary.items()}),
     )
 
 
 def options_dict(options: TrainOptions) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()}
+
+
+def train_ensemble(
+    options: TrainOptions,
+    train_split: EncodedSplit,
+    val_split: EncodedSplit,
+    labels: Sequence[str],
+    *,
+    seeds: Sequence[int],
+    members: Sequence[TrainResult] = (),
+    text_spec: dict | None = None,
+    image_spec: dict | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> TrainResult:
+    """Train one model per seed (reusing already trained ``members``) and average them."""
+    started = time.perf_counter()
+    trained = list(members)
+    for seed in seeds[len(trained) :]:
+        trained.append(
+            train(
+                replace(options, seed=seed),
+                train_split,
+                val_split,
+                labels,
+                text_spec=text_spec,
+                image_spec=image_spec,
+                device=device,
+                progress=progress,
+            )
+        )
+    if len(trained) == 1:
+        return trained[0]
+    config = copy.deepcopy(trained[0].config)
+    config["model"]["members"] = len(trained)
+    ensemble = FusionEnsemble(config).to(device)
+    for slot, result in zip(ensemble.members, trained, strict=True):
+        slot.load_state_dict(result.model.state_dict())
+    ensemble.eval()
+    result = calibrate(ensemble, config, labels, val_split, options, device)
+    result.history = [
+        {"member_seed": s, "history": r.history} for s, r in zip(seeds, trained, strict=True)
+    ]
+    result.best_epoch = trained[0].best_epoch
+    result.seconds = sum(r.seconds for r in trained[len(members) :]) + (
+        time.perf_counter() - started
+    )
+    return result
+
+
+# The default auto_fit grid, most promising first: each entry overrides the base options.
+AUTO_GRID: tuple[dict[str, Any], ...] = (
+    {},
+    {"layers": 2},
+    {"epochs": 24, "patience": 8},
+    {"tune_tail": False},
+    {"width": 128},
+)
+
+
+def auto_fit(
+    train_split: EncodedSplit,
+    val_split: EncodedSplit,
+    labels: Sequence[str],
+    *,
+    budget_s: float = 3600.0,
+    base: TrainOptions | None = None,
+    grid: Sequence[dict[str, Any]] | None = None,
+    max_seeds: int = 3,
+    text_spec: dict | None = None,
+    image_spec: dict | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    log=None,
+) -> TrainResult:
+    """Choose the recipe on validation within a time budget, then average seeds if it pays.
+
+    Tries ``grid`` (default ``AUTO_GRID``; entries override ``base``, whose default is the
+    improved recipe: attention, aux heads, crop + colour views when the training split has
+    them) in order, starting a trial only if the budget leaves room for one more of the
+    slowest so far; keeps the best validation score (ties: the earlier, simpler entry). With
+    the budget left it trains more seeds of the winner, up to ``max_seeds``, and returns their
+    average if its validation score is at least the single model's. ``result.trials`` lists
+    every trial with its options, score and seconds.
+    """
+    started = time.perf_counter()
+    say = log or (lambda message: None)
+    if base is None:
+        augmented = sum(1 for v in train_split.images if v.startswith("aug"))
+        base = TrainOptions(epochs=12, aux_heads=True, augment_views=augmented)
+    entries = list(AUTO_GRID if grid is None else grid)
+    if base.fusion != "attention":
+        entries = [e for e in entries if "layers" not in e]
+    trials: list[dict[str, Any]] = []
+    best: tuple[float, TrainResult, TrainOptions] | None = None
+    slowest = 0.0
+    for overrides in entries:
+        elapsed = time.perf_counter() - started
+        if best is not None and elapsed + slowest > budget_s:
+            say(f"auto_fit: budget left {budget_s - elapsed:.0f}s, skipping {overrides or 'base'}")
+            continue
+        options = replace(base, **overrides)
+        result = train(
+            options,
+            train_split,
+            val_split,
+            labels,
+            text_spec=text_spec,
+            image_spec=image_spec,
+            device=device,
+            progress=progress,
+        )
+        slowest = max(slowest, result.seconds)
+        trials.append(
+            {
+                "overrides": overrides,
+                "score": round(result.score, 5),
+                "val": result.val,
+                "best_epoch": result.best_epoch,
+                "seconds": round(result.seconds, 1),
+            }
+        )
+        say(f"auto_fit: {overrides or 'base'}: val {result.score:.4f} ({result.seconds:.0f}s)")
+        if best is None or result.score > best[0]:
+            best = (result.score, result, options)
+    assert best is not None, "auto_fit needs at least one grid entry"
+    score, single, options = best
+    # More seeds of the winner, as many as the budget left fits (each costs about one trial).
+    left = budget_s - (time.perf_counter() - started)
+    extra = max(0, min(max_seeds - 1, int(left // max(single.seconds, 1e-9))))
+    seeds = [options.seed + k for k in range(1 + extra)]
+    chosen = single
+    if len(seeds) > 1:
+        ensemble = train_ensemble(
+            options,
+            train_split,
+            val_split,
+            labels,
+            seeds=seeds,
+            members=[single],
+            text_spec=text_spec,
+            image_spec=image_spec,
+            device=device,
+            progress=progress,
+        )
+        trials.append(
+            {
+                "overrides": {"seeds": seeds},
+                "score": round(ensemble.score, 5),
+                "val": ensemble.val,
+                "seconds": round(ensemble.seconds, 1),
+            }
+        )
+        say(f"auto_fit: {len(seeds)} seeds averaged: val score {ensemble.score:.4f}")
+        if ensemble.score >= score:
+            chosen = ensemble
+    chosen.trials, chosen.options = trials, options
+    chosen.seconds = time.perf_counter() - started
+    return chosen
