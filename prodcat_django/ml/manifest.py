@@ -77,7 +77,7 @@ _DTYPE_SIZES = {
 }
 # A header is a few KB of JSON; anything near this size is not a safetensors file.
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
-_HEAD_WEIGHT = re.compile(r"^head\.(\d+)\.weight$")
+_HEAD_WEIGHT = re.compile(r"^(?:members\.\d+\.)?head\.(\d+)\.weight$")  # ensembles too
 
 
 class CheckpointError(Exception):

@@ -12,6 +12,7 @@ probe costs seconds once the splits are encoded.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,13 +118,15 @@ def fit_probe(
             continue
         x = {k: _features(s, column, use_image, images[k]) for k, s in splits.items()}
         sweep, best = {}, None
-        for c in c_grid:
-            clf = LogisticRegression(C=c, max_iter=max_iter)
+        # Ascending C with warm starts: each fit starts from the previous (smaller-C) solution.
+        clf = LogisticRegression(max_iter=max_iter, warm_start=True)
+        for c in sorted(c_grid):
+            clf.set_params(C=c)
             clf.fit(x["train"], y["train"])
             val_acc = float((clf.predict(x["val"]) == y["val"]).mean())
             sweep[str(c)] = round(val_acc, 5)
             if best is None or val_acc > best[0]:  # ties keep the smaller C
-                best = (val_acc, c, clf)
+                best = (val_acc, c, copy.deepcopy(clf))
         assert best is not None
         val_acc, c, clf = best
         entry = {"C": c, "val": round(val_acc, 5), "val_by_C": sweep}

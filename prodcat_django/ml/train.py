@@ -285,7 +285,8 @@ def train(
     title = _pad_to(*title, length)
     terse = _pad_to(*train_split.texts[terse_col], length) if terse_col else None
     views = [v for v in image_views(options) if v in train_split.images]
-    missing_views = sorted(set(image_views(options)) - set(views))
+    # A missing mirrored view is skipped, as before; requested crop + colour views must be there.
+    missing_views = sorted(v for v in set(image_views(options)) - set(views) if v != "flip")
     if missing_views:
         raise ValueError(f"training split lacks the image view(s) {', '.join(missing_views)}")
     known = train_split.labels >= 0
