@@ -310,7 +310,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
                 "members": int(result.config["model"].get("members", 1)),
                 "auto_fit_trials": result.trials,
                 "best_epoch": result.best_epoch,
-                "epochs_run": len(result.history),
+                "epochs_run": sum(1 for h in result.history if "epoch" in h),
                 "seconds": round(result.seconds, 1),
                 "history": result.history,
             },
