@@ -40,7 +40,12 @@ DEFAULTS: dict[str, Any] = {
     "BULK_CONFIRM_THRESHOLD": 200,
     # Upload limits of the synchronous suggest endpoint.
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # Pixels of a photo as decoded (the worker and suggest/ decode reduced, so a JPEG counts at
+    # 1/2-1/8 of its size); above it the worker suggests from the title alone and says so.
     "MAX_IMAGE_PIXELS": 40_000_000,
+    # The largest product photo file the worker reads (phone photos are 3-25 MB); a larger one
+    # is not read: the worker suggests from the title alone and says so.
+    "MAX_IMAGE_FILE_BYTES": 50 * 1024 * 1024,
     # Leases (seconds), see prodcat_django.services.runs. A running row's worker renews its
     # lease before every forward pass, to now + LEASE_SECONDS + twice the last pass's time;
     # once it runs out (the worker died) the sweep sends the row again.

@@ -72,10 +72,29 @@ def product_fingerprint(product: models.Model, spec: ProductSpec | None = None) 
         return compute_fingerprint(title, None)
 
 
-def read_image_bytes(product: Any, spec: ProductSpec) -> bytes | None:
-    """The image file's bytes through its storage, or None when there is no image."""
+class ImageFileTooLarge(Exception):
+    """The image file is larger than the caller's ``max_bytes``; nothing past it was read."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the photo file is {size:,} bytes or more, the limit is {limit:,}")
+        self.size, self.limit = size, limit
+
+
+def read_image_bytes(
+    product: Any, spec: ProductSpec, *, max_bytes: int | None = None
+) -> bytes | None:
+    """The image file's bytes through its storage, or None when there is no image.
+
+    Reads at most ``max_bytes`` + 1 bytes and raises :class:`ImageFileTooLarge` past the limit,
+    so a huge file never lands in the worker's memory.
+    """
     field_file = spec.get_image(product)
     if not field_file:
         return None
     with field_file.storage.open(field_file.name, "rb") as fh:
-        return fh.read()
+        if max_bytes is None:
+            return fh.read()
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageFileTooLarge(len(data), max_bytes)
+    return data

@@ -34,12 +34,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from prodcat_django.conf import prodcat_settings
-from prodcat_django.fingerprint import compute_fingerprint, read_image_bytes
+from prodcat_django.fingerprint import (
+    ImageFileTooLarge,
+    compute_fingerprint,
+    product_fingerprint,
+    read_image_bytes,
+)
 from prodcat_django.models import (
     DECIDED_STATUSES,
     OPEN_STATUSES,
@@ -49,6 +54,7 @@ from prodcat_django.models import (
 )
 from prodcat_django.registry import ProductSpec, get_spec
 from prodcat_django.services import health
+from prodcat_django.services.errors import without_paths
 from prodcat_django.services.requests import request_suggestion
 from prodcat_django.services.review import apply_category, human_decided_category, record_decision
 from prodcat_django.timeouts import StepTimeout, deadline, pass_time_limit
@@ -271,11 +277,13 @@ def release(owner: str, *, in_flight_error: str) -> int:
 
 @dataclass
 class _Item:
+    """One product ready for the model: its photo decoded (reduced) and what to say about it."""
+
     suggestion: CategorySuggestion
     product: models.Model
     title: str
-    data: bytes | None
-    unreadable: OSError | None = None
+    image: Any  # PIL.Image.Image | None
+    notice: str = ""  # why the photo was not used, stored with the ready row
 
 
 def _run_for_type(
@@ -292,89 +300,65 @@ def _run_for_type(
         report.failed.extend(ids)
         return
 
-    products = spec.model._default_manager.in_bulk([s.object_id for s in suggestions])
-    products = {str(pk): obj for pk, obj in products.items()}
-    work: list[_Item] = []
-    for suggestion in suggestions:
-        product = products.get(suggestion.object_id)
-        if product is None:
-            _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="the product was deleted")
-            report.obsolete.append(suggestion.pk)
-            continue
-        title = spec.get_title(product)
-        # One read of the image serves the fingerprint and the model. A file that cannot be
-        # read fingerprints as "no image" (as product_fingerprint does) and fails the row below.
-        unreadable: OSError | None = None
-        try:
-            data = read_image_bytes(product, spec)
-        except OSError as exc:
-            data, unreadable = None, exc
-        fingerprint = compute_fingerprint(title, data)
-        if suggestion.fingerprint and suggestion.fingerprint != fingerprint:
-            # Changed behind the signal's back (queryset.update, raw SQL): redo it.
-            _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="the product changed")
-            report.obsolete.append(suggestion.pk)
-            request_suggestion(product)
-            continue
-        if not suggestion.fingerprint:
-            CategorySuggestion.objects.filter(pk=suggestion.pk).update(fingerprint=fingerprint)
-        if unreadable is not None:
-            _fail(suggestion.pk, f"unreadable image: {unreadable}", report)
-            continue
-        if not title.strip() and data is None:
-            _fail(suggestion.pk, "the product has neither a title nor an image", report)
-            continue
-        work.append(_Item(suggestion, product, title, data))
-
-    batch_size = max(1, int(prodcat_settings.TASK_BATCH_SIZE))
-    # Suspects of an earlier crash go last and alone, so only the culprit can die again.
-    trusted = [item for item in work if not item.suggestion.crashes]
-    suspects = [item for item in work if item.suggestion.crashes]
-    passes = [trusted[i : i + batch_size] for i in range(0, len(trusted), batch_size)]
-    passes += [[item] for item in suspects]
-    # Shop-trained versions predict category pks; the built-in one names (mapping + matcher).
-    matcher = LabelResolver(lease.version, lease.predictor.info.name, spec.category_model)
-    for group in passes:
-        _run_pass(group, spec, matcher, report, lease)
+    try:
+        products = spec.model._default_manager.in_bulk([s.object_id for s in suggestions])
+        products = {str(pk): obj for pk, obj in products.items()}
+        batch_size = max(1, int(prodcat_settings.TASK_BATCH_SIZE))
+        # Suspects of an earlier crash go last and alone, so only the culprit can die again.
+        trusted = [s for s in suggestions if not s.crashes]
+        suspects = [s for s in suggestions if s.crashes]
+        passes = [trusted[i : i + batch_size] for i in range(0, len(trusted), batch_size)]
+        passes += [[s] for s in suspects]
+        # Shop-trained versions predict category pks; the built-in one names (mapping + matcher).
+        matcher = LabelResolver(lease.version, lease.predictor.info.name, spec.category_model)
+        # Each pass reads, decodes (reduced) and classifies its products before the next one
+        # reads anything: the worker holds one pass of photos, whatever the task's size.
+        for group in passes:
+            _run_pass([(s, products.get(s.object_id)) for s in group], spec, matcher, report, lease)
+    except DatabaseError:
+        raise  # no product's fault, and nothing can be written now: the task retries
+    except Exception as exc:
+        # A bug outside any one product's step: fail what this run still holds, with the
+        # reason, rather than leave it running for the sweep to redeliver into the same error.
+        logger.exception("prodcat: the run of %d suggestion(s) failed", len(suggestions))
+        left = list(
+            CategorySuggestion.objects.filter(
+                pk__in=[s.pk for s in suggestions],
+                lease_owner=lease.owner,
+                status=SuggestionStatus.RUNNING,
+            ).values_list("pk", flat=True)
+        )
+        _finish(left, SuggestionStatus.FAILED, error=_reason("internal error", exc))
+        report.failed.extend(left)
 
 
 def _run_pass(
-    group: list[_Item],
+    group: list[tuple[CategorySuggestion, models.Model | None]],
     spec: ProductSpec,
     matcher: LabelResolver,
     report: RunReport,
     lease: _Lease,
 ) -> None:
-    from prodcat_django.ml.images import InvalidImageError, load_image
-    from prodcat_django.ml.predictor import ProductInput
-
-    lease.renew([item.suggestion.pk for item in group])
+    lease.renew([suggestion.pk for suggestion, _ in group])
     limit = pass_time_limit(len(group))
     started = time.monotonic()
-    inputs: list[tuple[_Item, Any]] = []
-    unreadable: list[tuple[_Item, Exception]] = []
     try:
         with deadline(limit):
-            for item in group:
-                try:
-                    image = (
-                        load_image(item.data, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS))
-                        if item.data is not None
-                        else None
-                    )
-                except (InvalidImageError, OSError) as exc:
-                    unreadable.append((item, exc))
-                    continue
-                inputs.append((item, ProductInput(title=item.title, image=image)))
-            explanations = (
-                lease.predictor.explain_many(
-                    [product_input for _, product_input in inputs],
-                    top_k=int(prodcat_settings.TOP_K),
-                    batch_size=len(group),
+            items = []
+            for suggestion, product in group:
+                item = _guarded(
+                    suggestion.pk,
+                    report,
+                    "reading the product",
+                    _prepare,
+                    suggestion,
+                    product,
+                    spec,
+                    report,
                 )
-                if inputs
-                else []
-            )
+                if item is not None:
+                    items.append(item)
+            results = _forward(items, lease.predictor, report) if items else []
     except StepTimeout:
         if len(group) > 1:
             logger.warning(
@@ -382,29 +366,165 @@ def _run_pass(
                 len(group),
                 limit,
             )
-            for item in group:
-                _run_pass([item], spec, matcher, report, lease)
+            for one in group:
+                _run_pass([one], spec, matcher, report, lease)
             return
-        logger.warning(
-            "prodcat: suggestion %s timed out after %.0f s", group[0].suggestion.pk, limit
-        )
+        logger.warning("prodcat: suggestion %s timed out after %.0f s", group[0][0].pk, limit)
         _fail(
-            group[0].suggestion.pk,
+            group[0][0].pk,
             f"timed out: classifying this product took longer than {limit:g} s",
             report,
         )
         return
-    except Exception as exc:
-        logger.exception("prodcat: the model failed on %d product(s)", len(inputs))
-        for item in group:
-            _fail(item.suggestion.pk, f"model error: {type(exc).__name__}: {exc}", report)
-        return
     lease.last_pass = time.monotonic() - started
-    for item, exc in unreadable:
-        _fail(item.suggestion.pk, f"unreadable image: {exc}", report)
     info = lease.predictor.info
-    for (item, _), explanation in zip(inputs, explanations, strict=True):
-        _store(item, explanation, info, spec, matcher, report, lease)
+    for item, explanation in results:
+        _guarded(
+            item.suggestion.pk,
+            report,
+            "storing the result",
+            _store,
+            item,
+            explanation,
+            info,
+            spec,
+            matcher,
+            report,
+            lease,
+        )
+
+
+def _guarded(suggestion_id: int, report: RunReport, what: str, step: Any, *args: Any) -> Any:
+    """Run one product's ``step``; an exception fails that row only, with a readable reason.
+
+    Database errors and the pass's deadline propagate: they are no one product's fault.
+    """
+    try:
+        return step(*args)
+    except (DatabaseError, StepTimeout):
+        raise
+    except Exception as exc:
+        logger.exception("prodcat: suggestion %s failed while %s", suggestion_id, what)
+        _fail(suggestion_id, _reason(f"{what} failed", exc), report)
+        return None
+
+
+def _reason(what: str, exc: BaseException) -> str:
+    return without_paths(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _prepare(
+    suggestion: CategorySuggestion,
+    product: models.Model | None,
+    spec: ProductSpec,
+    report: RunReport,
+) -> _Item | None:
+    """Read one product and decode its photo; None when the row was finished here instead."""
+    from prodcat_django.ml.images import (
+        DECODE_SIZE,
+        ImageTooLargeError,
+        InvalidImageError,
+        load_image,
+    )
+
+    if product is None:
+        _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="the product was deleted")
+        report.obsolete.append(suggestion.pk)
+        return None
+    title = spec.get_title(product)
+    # One read of the image serves the fingerprint and the model. A file that cannot be
+    # read fingerprints as "no image" (as product_fingerprint does) and fails the row below.
+    unreadable: OSError | None = None
+    too_big: ImageFileTooLarge | None = None
+    data: bytes | None = None
+    try:
+        data = read_image_bytes(product, spec, max_bytes=int(prodcat_settings.MAX_IMAGE_FILE_BYTES))
+    except ImageFileTooLarge as exc:
+        too_big = exc
+    except OSError as exc:
+        unreadable = exc
+    if too_big is not None:
+        fingerprint = product_fingerprint(product, spec)  # streams the file in chunks
+    else:
+        fingerprint = compute_fingerprint(title, data)
+    if suggestion.fingerprint and suggestion.fingerprint != fingerprint:
+        # Changed behind the signal's back (queryset.update, raw SQL): redo it.
+        _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="the product changed")
+        report.obsolete.append(suggestion.pk)
+        request_suggestion(product)
+        return None
+    if not suggestion.fingerprint:
+        CategorySuggestion.objects.filter(pk=suggestion.pk).update(fingerprint=fingerprint)
+
+    def fail(error: str) -> None:
+        _fail(suggestion.pk, without_paths(error), report)
+
+    if unreadable is not None:
+        name = getattr(spec.get_image(product), "name", "")
+        why = unreadable.strerror or unreadable
+        fail(f"unreadable image: the file {name!r} cannot be read ({why})")
+        return None
+    image = None
+    photo_problem = str(too_big) if too_big is not None else ""
+    if data is not None:
+        try:
+            image = load_image(
+                data, max_pixels=int(prodcat_settings.MAX_IMAGE_PIXELS), reduce_to=DECODE_SIZE
+            )
+        except ImageTooLargeError as exc:
+            photo_problem = str(exc)
+        except InvalidImageError as exc:
+            fail(f"unreadable image: {exc}")
+            return None
+        finally:
+            del data
+    has_title = bool(title.strip())
+    if photo_problem and not has_title:
+        fail(f"the photo cannot be used ({photo_problem}) and the product has no title")
+        return None
+    if not has_title and image is None:
+        fail("the product has neither a title nor an image")
+        return None
+    notice = (
+        f"photo not used ({photo_problem}); suggested from the title alone" if photo_problem else ""
+    )
+    return _Item(suggestion, product, title, image, without_paths(notice))
+
+
+def _forward(
+    items: list[_Item], predictor: Any, report: RunReport
+) -> list[tuple[_Item, Explanation]]:
+    """One forward pass for the pass's products; if it raises, one pass per product, so a
+    product the model chokes on fails alone, with the model's error as its reason."""
+    from prodcat_django.ml.predictor import ProductInput
+
+    top_k = int(prodcat_settings.TOP_K)
+    inputs = [ProductInput(title=item.title, image=item.image) for item in items]
+    try:
+        explanations = predictor.explain_many(inputs, top_k=top_k, batch_size=len(inputs))
+        return list(zip(items, explanations, strict=True))
+    except StepTimeout:
+        raise
+    except Exception as exc:
+        if len(items) == 1:
+            logger.exception("prodcat: the model failed on suggestion %s", items[0].suggestion.pk)
+            _fail(items[0].suggestion.pk, _reason("the model failed", exc), report)
+            return []
+        logger.exception(
+            "prodcat: the model failed on a pass of %d; running them one by one", len(items)
+        )
+    results = []
+    for item, one in zip(items, inputs, strict=True):
+        explanation = _guarded(
+            item.suggestion.pk,
+            report,
+            "the model",
+            lambda x: predictor.explain_many([x], top_k=top_k, batch_size=1)[0],
+            one,
+        )
+        if explanation is not None:
+            results.append((item, explanation))
+    return results
 
 
 def _store(
@@ -431,7 +551,7 @@ def _store(
         model_name=info.name,
         model_version=info.version,
         explanation=_explanation_json(explanation),
-        error="",
+        error=item.notice,
         in_flight=False,
         lease_until=None,
         updated_at=timezone.now(),

@@ -89,13 +89,24 @@ def test_a_missing_image_file_redoes_the_row_then_fails_it(make_product, categor
     assert fresh.error.startswith("unreadable image:")
 
 
-def test_too_many_pixels_fails_with_a_readable_error(make_product, settings):
+def test_too_many_pixels_uses_the_title_alone_and_says_so(make_product, settings):
     settings.PRODCAT = {**settings.PRODCAT, "MAX_IMAGE_PIXELS": 1000}
     product = make_product(title="Poster", image=png_bytes(size=(100, 100)))
     services.run_suggestions([_current(product).pk])
+    ready = _current(product)
+    assert ready.status == SuggestionStatus.READY
+    assert ready.error.startswith("photo not used (") and "pixels" in ready.error
+    assert ready.error.endswith("suggested from the title alone")
+    assert ready.explanation["modality_weight"]["image"] == 0
+
+
+def test_too_many_pixels_without_a_title_fails_with_a_readable_error(make_product, settings):
+    settings.PRODCAT = {**settings.PRODCAT, "MAX_IMAGE_PIXELS": 1000}
+    product = make_product(title="", image=png_bytes(size=(100, 100)))
+    services.run_suggestions([_current(product).pk])
     failed = _current(product)
     assert failed.status == SuggestionStatus.FAILED
-    assert "pixels" in failed.error
+    assert "pixels" in failed.error and "no title" in failed.error
 
 
 def test_no_title_and_no_image_fails(make_product):
