@@ -139,6 +139,12 @@ class SuggestionBase(models.Model):
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     # The category the merchant chose instead of the suggestion (reject with correction).
     correction_pk = models.CharField(_("correction"), max_length=64, blank=True)
+    # The product's category when the worker made the suggestion ("" = none): accepting it
+    # later asks for confirmation when the product was filed elsewhere since. Null for rows
+    # made before this was recorded.
+    product_category_pk = models.CharField(  # noqa: DJ001 - null (unknown) is not "" (none)
+        _("product's category when suggested"), max_length=64, null=True, blank=True
+    )
     note = models.TextField(_("note"), blank=True)
     batch = models.ForeignKey(
         SuggestionBatch,

@@ -22,6 +22,7 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
 from django.db.models import Model, QuerySet
+from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -161,14 +162,26 @@ def suggest_categories_action(
     model_admin: Any, request: HttpRequest, queryset: QuerySet
 ) -> HttpResponse | None:
     """Queue suggestions for ``queryset``; above ``BULK_CONFIRM_THRESHOLD`` products, first
-    show a confirmation page that posts the same selection back with ``post=yes``."""
-    count = queryset.count()
+    show a confirmation page that posts the same selection back with ``post=yes``.
+
+    By default only products without a category and without a decision are queued: a
+    category a merchant set, and an accepted or rejected suggestion, are not reopened by a
+    "select all". When the selection holds such products, the confirmation page says how many
+    and offers to include them (``redo_decided``).
+    """
+    total = queryset.count()
+    confirmed = request.POST.get("post") == "yes"
+    undecided = undecided_products(queryset)
+    decided = total - undecided.count()
+    if confirmed and request.POST.get("redo_decided") == "1":
+        undecided, decided = queryset, 0
+    count = total if confirmed and decided == 0 else total - decided
     threshold = int(prodcat_settings.BULK_CONFIRM_THRESHOLD)
     chunk_size = max(1, int(prodcat_settings.BULK_CHUNK_SIZE))
-    if count == 0:
+    if total == 0:
         model_admin.message_user(request, _("No products to queue."), messages.WARNING)
         return None
-    if count > threshold and request.POST.get("post") != "yes":
+    if not confirmed and (count > threshold or decided):
         return TemplateResponse(
             request,
             model_admin.suggestion_confirmation_template,
@@ -184,12 +197,28 @@ def suggest_categories_action(
                 )
                 % {"count": count},
                 "count": count,
+                "decided": decided,
                 "objects_name": model_admin.model._meta.verbose_name_plural,
                 "chunk_size": chunk_size,
-                "task_count": math.ceil(count / chunk_size),
-                "sample": list(queryset[:CONFIRMATION_SAMPLE]),
+                "task_count": math.ceil(max(count, 1) / chunk_size),
+                "sample": list(undecided[:CONFIRMATION_SAMPLE]),
             },
         )
+    if decided:
+        model_admin.message_user(
+            request,
+            ngettext(
+                "Left out %(n)d product that already has a category or a decision.",
+                "Left out %(n)d products that already have a category or a decision.",
+                decided,
+            )
+            % {"n": decided},
+            messages.INFO,
+        )
+    queryset = undecided
+    if count == 0:
+        model_admin.message_user(request, _("No products to queue."), messages.WARNING)
+        return None
     batch = services.request_suggestions(
         queryset,
         user=request.user,
@@ -228,6 +257,40 @@ def suggest_categories_action(
     else:
         model_admin.message_user(request, text, messages.SUCCESS)
     return None
+
+
+def undecided_products(queryset: QuerySet) -> QuerySet:
+    """The products of ``queryset`` without a category and without an accepted or rejected
+    current suggestion (the ones a bulk "Suggest categories" queues by default)."""
+    from prodcat_django.models import DECIDED_STATUSES
+    from prodcat_django.registry import get_spec
+
+    spec = get_spec(queryset.model)
+    decided = (
+        CategorySuggestion.objects.filter(
+            content_type=spec.content_type, is_current=True, status__in=DECIDED_STATUSES
+        )
+        .annotate(product_pk=Cast("object_id", output_field=_pk_type(queryset.model)))
+        .values("product_pk")
+    )
+    return queryset.filter(**{f"{spec.category_field}__isnull": True}).exclude(pk__in=decided)
+
+
+def _pk_type(model: type[Model]) -> Any:
+    """A plain field of the type of ``model``'s primary key, to cast ``object_id`` text to."""
+    from django.db import models
+
+    field = model._meta.pk
+    while field.is_relation:  # multi-table inheritance: the parent's key
+        field = field.target_field
+    for auto, plain in (
+        (models.BigAutoField, models.BigIntegerField),
+        (models.SmallAutoField, models.SmallIntegerField),
+        (models.AutoField, models.IntegerField),
+    ):
+        if isinstance(field, auto):
+            return plain()
+    return type(field)()
 
 
 def _unsent_count(batch: Any, using: str) -> int:

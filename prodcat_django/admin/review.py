@@ -47,6 +47,7 @@ from prodcat_django.admin.filters import BatchFilter, PredictedLabelFilter, Scor
 from prodcat_django.admin.product import ADMIN_MEDIA, selection_context
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from prodcat_django.registry import NotRegistered, ProductSpec, get_spec
+from prodcat_django.services.errors import without_paths
 
 __all__ = ["CategoryChoiceForm", "CategorySuggestionAdmin"]
 
@@ -145,7 +146,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     search_fields = ["label", "=object_id"]
     search_help_text = gettext_lazy("Search by product title, predicted label, or product id.")
     ordering = ["-created_at", "-pk"]
-    actions = ["accept_selected", "reject_selected", "reject_with_category"]
+    actions = ["accept_selected", "reject_selected", "reject_with_category", "retry_selected"]
     change_form_template = "admin/prodcat_django/categorysuggestion/change_form.html"
     change_list_template = "admin/prodcat_django/categorysuggestion/change_list.html"
     reject_template = "admin/prodcat_django/reject_with_category.html"
@@ -182,7 +183,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                     "is_current",
                     "attempts",
                     "dispatched_at",
-                    "error",
+                    "error_display",
                     "created_at",
                     "updated_at",
                 ],
@@ -261,7 +262,9 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     def top_labels(self, obj: CategorySuggestion) -> str:
         labels = [(item.get("label", ""), item.get("score", 0.0)) for item in obj.labels or []]
         if not labels and obj.error:
-            return format_html('<span class="prodcat-decision">{}</span>', obj.error[:200])
+            return format_html(
+                '<span class="prodcat-decision">{}</span>', without_paths(obj.error)[:200]
+            )
         return score_bars(labels)
 
     @admin.display(description=gettext_lazy("current category"))
@@ -300,6 +303,10 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         )
 
     # --- change page (read-only) ---------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("error"))
+    def error_display(self, obj: CategorySuggestion) -> str:
+        return without_paths(obj.error) or "—"
 
     @admin.display(description=gettext_lazy("photo"))
     def product_photo(self, obj: CategorySuggestion) -> str:
@@ -416,11 +423,29 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             SuggestionStatus.REJECTED,
         )
         following = review_queue.next_to_review(obj)
+        # A human decision is only changed on purpose: its buttons say so and post override.
+        human_decided = obj.is_decided and not obj.auto_accepted
+        product = _product(obj)
+        current = "" if product is None or spec is None else spec.get_category_pk(product)
+        current = "" if current in (None, "") else str(current)
+        category_changed = (
+            not obj.is_decided
+            and obj.product_category_pk is not None
+            and current != obj.product_category_pk
+            and current != obj.category_pk
+        )
         return {
             "allowed": self.has_review_permission(request),
+            "may_set_category": services.can_set_category(request.user, obj),
             "reviewable": reviewable and spec is not None,
-            # A decided suggestion does not offer Accept again.
-            "can_accept": obj.status == SuggestionStatus.READY and bool(obj.category_pk),
+            # A decided suggestion does not offer the same decision again; a human decision
+            # is changed only on purpose (override).
+            "can_accept": bool(obj.category_pk)
+            and (
+                obj.status == SuggestionStatus.READY
+                or obj.auto_accepted
+                or obj.status == SuggestionStatus.REJECTED
+            ),
             "decided": obj.is_decided,
             "next_url": reverse(
                 f"{self.admin_site.name}:prodcat_django_categorysuggestion_change",
@@ -428,12 +453,31 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             )
             if following
             else "",
+            "can_reject": obj.status != SuggestionStatus.REJECTED,
+            "override": human_decided,
+            "category_changed": category_changed,
+            "current_category": _category_names(spec, [current]).get(current, current),
+            "can_retry": obj.is_current
+            and obj.status == SuggestionStatus.FAILED
+            and self.has_retry_permission(request, obj),
             "url": reverse(
                 f"{self.admin_site.name}:prodcat_django_categorysuggestion_review",
                 args=[obj.pk],
             ),
             "form": CategoryChoiceForm(category_model=spec.category_model) if spec else None,
         }
+
+    def has_retry_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """``change`` permission on the product model (of ``obj``, or of any registered one)."""
+        from prodcat_django.registry import registered_specs
+
+        user = request.user
+        if obj is not None:
+            spec = _spec_for(obj)
+            models_ = [spec.model] if spec is not None else []
+        else:
+            models_ = [spec.model for spec in registered_specs()]
+        return any(user.has_perm(services.change_permission(m)) for m in models_)
 
     # --- extra views: explanation fragment, single review --------------------------------
 
@@ -510,9 +554,24 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             f"{self.admin_site.name}:prodcat_django_categorysuggestion_change", args=[obj.pk]
         )
         decision = request.POST.get("decision")
+        override = request.POST.get("override") == "1"
         try:
+            if decision == "retry":
+                fresh = services.retry(obj, user=request.user)
+                self.message_user(request, _("A new suggestion was queued."), messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse(
+                        f"{self.admin_site.name}:prodcat_django_categorysuggestion_change",
+                        args=[fresh.pk],
+                    )
+                )
             if decision == "accept":
-                services.accept(obj, user=request.user)
+                services.accept(
+                    obj,
+                    user=request.user,
+                    override=override,
+                    confirm_category_change=request.POST.get("confirm_category_change") == "1",
+                )
                 self.message_user(request, _("Suggestion accepted."), messages.SUCCESS)
                 if request.POST.get("and_next"):
                     following = review_queue.next_to_review(obj)
@@ -541,7 +600,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                         )
                         return HttpResponseRedirect(change_url)
                     category = form.cleaned_data["category"]
-                services.reject(obj, user=request.user, category=category)
+                services.reject(obj, user=request.user, category=category, override=override)
                 self.message_user(request, _("Suggestion rejected."), messages.SUCCESS)
             else:
                 self.message_user(request, _("Unknown decision."), messages.ERROR)
@@ -635,6 +694,29 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 "submit_label": _("Reject and set this category"),
             },
         )
+
+    @admin.action(description=gettext_lazy("Retry the failed suggestions"), permissions=["retry"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """A fresh suggestion for each selected failed one; others are skipped with a reason."""
+        retryable = list(queryset.filter(status=SuggestionStatus.FAILED, is_current=True))
+        skipped = queryset.count() - len(retryable)
+        self._decide(
+            request,
+            queryset.filter(pk__in=[s.pk for s in retryable]),
+            services.retry,
+            _("Queued again"),
+        )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "Skipped %(n)d suggestion that is not a current failed one.",
+                    "Skipped %(n)d suggestions that are not current failed ones.",
+                    skipped,
+                )
+                % {"n": skipped},
+                messages.WARNING,
+            )
 
     def _decide(self, request: HttpRequest, queryset: QuerySet, decide: Any, done: Any) -> None:
         """Run a service decision per suggestion; report successes and per-row refusals."""

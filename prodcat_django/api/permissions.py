@@ -1,14 +1,17 @@
 """Who may call which endpoint. Every view names its classes; the project's defaults never apply.
 
-- ``POST suggest/`` and ``GET suggestions/<id>/``: an authenticated user with
-  ``prodcat_django.view_categorysuggestion`` (a merchant who may see suggestions may ask the
-  model directly; the endpoint writes nothing).
-- ``POST products/<pk>/suggestions/``: ``<app_label>.change_<model>`` on the product's model,
-  the same right the admin asks for before a product can be edited.
-- ``GET products/<pk>/suggestions/``: ``prodcat_django.view_categorysuggestion`` and ``view``
-  or ``change`` permission on the product's model.
-- ``POST suggestions/<id>/accept|reject/``: ``prodcat_django.review_categorysuggestion``, the
-  permission the review admin's actions require.
+- ``POST suggest/``: an authenticated user with ``prodcat_django.view_categorysuggestion`` (a
+  merchant who may see suggestions may ask the model directly; the endpoint writes nothing).
+- ``POST products/<pk>/suggestions/`` and ``POST suggestions/<id>/retry/``:
+  ``<app_label>.change_<model>`` on the product's model, the same right the admin asks for
+  before a product can be edited.
+- ``GET products/<pk>/suggestions/`` and ``GET suggestions/<id>/``:
+  ``prodcat_django.view_categorysuggestion`` and ``view`` or ``change`` permission on the
+  product's model.
+- ``POST suggestions/<id>/accept/``, and ``reject/`` with a correction:
+  ``prodcat_django.review_categorysuggestion`` **and** ``change`` permission on the product's
+  model (both set the product's category; the service layer checks). ``reject/`` without a
+  correction: the review permission alone.
 
 Superusers pass every check, as Django's ``has_perm`` has them do.
 """
@@ -80,3 +83,14 @@ class CanViewProduct(BasePermission):
             return True
         self.message = f"You need the {perms[0]!r} or {perms[1]!r} permission."
         return False
+
+
+def check_product_view_permission(user: Any, model: type[Model] | None) -> None:
+    """403 unless ``user`` has ``view`` or ``change`` permission on the product model."""
+    from rest_framework.exceptions import PermissionDenied
+
+    if model is None:
+        raise PermissionDenied("The product model of this suggestion no longer exists.")
+    perms = [_product_perm("view", model), _product_perm("change", model)]
+    if not any(user.has_perm(perm) for perm in perms):
+        raise PermissionDenied(f"You need the {perms[0]!r} or {perms[1]!r} permission.")

@@ -23,6 +23,7 @@ from prodcat_django.api.errors import UploadTooLarge
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from prodcat_django.registry import get_spec
+from prodcat_django.services.errors import without_paths
 
 
 def check_upload_size(size: int | None, *, what: str = "The image") -> None:
@@ -200,6 +201,10 @@ class SuggestionSerializer(serializers.ModelSerializer):
     )
     model = SuggestionModelSerializer(source="*", read_only=True)
     reviewed_by = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField(
+        help_text="Why the suggestion failed, or for a ready one a notice about its inputs "
+        "(e.g. the photo was not used); empty otherwise. Server paths are never shown."
+    )
     explanation = serializers.JSONField(
         read_only=True,
         allow_null=True,
@@ -266,14 +271,40 @@ class SuggestionSerializer(serializers.ModelSerializer):
     def get_correction(self, suggestion: CategorySuggestion) -> dict[str, Any] | None:
         return self._category_ref(suggestion, suggestion.correction_pk)
 
+    @extend_schema_field(serializers.CharField())
+    def get_error(self, suggestion: CategorySuggestion) -> str:
+        return without_paths(suggestion.error)  # rows stored before errors were cleaned too
+
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_reviewed_by(self, suggestion: CategorySuggestion) -> str | None:
         user = suggestion.reviewed_by
         return None if user is None else user.get_username()
 
 
+class AcceptRequestSerializer(serializers.Serializer):
+    """``POST suggestions/<id>/accept/``: both flags default to false (an empty body is fine)."""
+
+    override = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Replace a decision already taken on this suggestion (without it: 409).",
+    )
+    confirm_category_change = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Accept even though the product's category changed since the suggestion "
+        "was made (without it: 409, code category_changed).",
+    )
+
+
 class RejectRequestSerializer(serializers.Serializer):
     """``POST suggestions/<id>/reject/``: an optional correction and note."""
+
+    override = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Replace a decision already taken on this suggestion (without it: 409).",
+    )
 
     category = serializers.CharField(
         required=False,

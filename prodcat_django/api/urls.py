@@ -24,6 +24,11 @@ urlpatterns = [
         name="suggestion-accept",
     ),
     path(
+        "suggestions/<int:pk>/retry/",
+        views.RetrySuggestionView.as_view(),
+        name="suggestion-retry",
+    ),
+    path(
         "suggestions/<int:pk>/reject/",
         views.RejectSuggestionView.as_view(),
         name="suggestion-reject",

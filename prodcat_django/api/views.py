@@ -23,7 +23,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import SAFE_METHODS
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,8 +37,10 @@ from prodcat_django.api.permissions import (
     CanReviewSuggestions,
     CanViewProduct,
     CanViewSuggestions,
+    check_product_view_permission,
 )
 from prodcat_django.api.serializers import (
+    AcceptRequestSerializer,
     RejectRequestSerializer,
     SuggestionSerializer,
     SuggestRequestSerializer,
@@ -66,7 +68,10 @@ _SUGGESTION_ERRORS = {
     404: OpenApiResponse(description="No such suggestion."),
     409: OpenApiResponse(
         description="The suggestion cannot be reviewed in its state: not ready yet, superseded "
-        "by a newer one, its product deleted, or (accept) no category matched its label."
+        "by a newer one, its product deleted, (accept) no category matched its label, "
+        "already decided otherwise (code already_decided; send override), or (accept) the "
+        "product's category changed since the suggestion was made (code category_changed; "
+        "send confirm_category_change). The body carries detail and code."
     ),
 }
 
@@ -275,6 +280,11 @@ class ProductSuggestionsView(ProdcatAPIView, GenericAPIView):
     def post(self, request: Request, pk: str) -> Response:
         product = self.get_product(pk)
         suggestion = services.request_suggestion(product, force=True)
+        if suggestion is None:
+            # A concurrent request queued one first: that one is the fresh suggestion.
+            suggestion = _suggestions().current_for(product).first()
+        if suggestion is None:
+            raise Conflict("The suggestion could not be queued; try again.")
         data = SuggestionSerializer(suggestion, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
 
@@ -309,9 +319,15 @@ class SuggestionObjectMixin:
 
 
 class SuggestionDetailView(SuggestionObjectMixin, ProdcatAPIView):
-    """``GET suggestions/<id>/``; needs ``prodcat_django.view_categorysuggestion``."""
+    """``GET suggestions/<id>/``; needs ``prodcat_django.view_categorysuggestion`` and ``view``
+    or ``change`` permission on the suggestion's product model, as the product's list does."""
 
     permission_classes = [CanViewSuggestions]
+
+    def get_suggestion(self, pk: int) -> CategorySuggestion:
+        suggestion = super().get_suggestion(pk)
+        check_product_view_permission(self.request.user, suggestion.content_type.model_class())
+        return suggestion
 
     @document(
         operation_id="prodcat_get_suggestion",
@@ -344,26 +360,87 @@ def _review(request: Request, call: Any) -> Response:
 class AcceptSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
     """``POST suggestions/<id>/accept/``: file the product under the suggested category.
 
-    Needs ``prodcat_django.review_categorysuggestion``.
+    Needs ``prodcat_django.review_categorysuggestion`` and ``change`` permission on the
+    product's model. Accepting an accepted suggestion again is a no-op (200, no second audit
+    row); a different decision already taken, or a product whose category changed since the
+    suggestion was made, answers 409 unless the body says ``override`` /
+    ``confirm_category_change``.
     """
 
     permission_classes = [CanReviewSuggestions]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @document(
         operation_id="prodcat_accept_suggestion",
         summary="Accept a suggestion: set the product's category",
-        request=None,
-        responses={200: SuggestionSerializer, **_SUGGESTION_ERRORS},
+        request=AcceptRequestSerializer,
+        responses={
+            200: SuggestionSerializer,
+            400: OpenApiResponse(description="A flag is not a boolean."),
+            **_SUGGESTION_ERRORS,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         suggestion = self.get_suggestion(pk)
-        return _review(request, lambda: services.accept(suggestion, user=request.user))
+        form = AcceptRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        flags = form.validated_data
+        return _review(
+            request,
+            lambda: services.accept(
+                suggestion,
+                user=request.user,
+                override=flags["override"],
+                confirm_category_change=flags["confirm_category_change"],
+            ),
+        )
+
+
+class RetrySuggestionView(SuggestionObjectMixin, ProdcatAPIView):
+    """``POST suggestions/<id>/retry/``: queue a fresh suggestion for a failed one's product.
+
+    Needs ``change`` permission on the product's model (as ``POST products/<pk>/suggestions/``
+    does). Answers 202 with the new pending suggestion (its URL also in ``Location``); 409 when
+    the suggestion did not fail, was superseded, or its product was deleted.
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    @document(
+        operation_id="prodcat_retry_suggestion",
+        summary="Retry a failed suggestion",
+        request=None,
+        responses={
+            202: SuggestionSerializer,
+            **_COMMON_ERRORS,
+            404: OpenApiResponse(description="No such suggestion."),
+            409: OpenApiResponse(
+                description="Not failed (code not_failed), superseded (not_current), or its "
+                "product was deleted (no_product)."
+            ),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        suggestion = self.get_suggestion(pk)
+        try:
+            fresh = services.retry(suggestion, user=request.user)
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
+        except DjangoValidationError as exc:
+            raise Conflict(
+                {"detail": " ".join(exc.messages), "code": exc.code or "conflict"}
+            ) from None
+        data = SuggestionSerializer(fresh, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
 
 
 class RejectSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
-    """``POST suggestions/<id>/reject/`` with optional ``category`` (correction) and ``note``.
+    """``POST suggestions/<id>/reject/`` with optional ``category`` (correction), ``note`` and
+    ``override``.
 
-    Needs ``prodcat_django.review_categorysuggestion``.
+    Needs ``prodcat_django.review_categorysuggestion``, and with a correction ``change``
+    permission on the product's model too. The same rejection again is a no-op; rejecting a
+    suggestion decided otherwise answers 409 unless ``override``.
     """
 
     permission_classes = [CanReviewSuggestions]
@@ -386,7 +463,10 @@ class RejectSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
         value = form.validated_data.get("category", "").strip()
         category = resolve_category(suggestion, value) if value else None
         note = form.validated_data.get("note", "")
+        override = form.validated_data["override"]
         return _review(
             request,
-            lambda: services.reject(suggestion, user=request.user, category=category, note=note),
+            lambda: services.reject(
+                suggestion, user=request.user, category=category, note=note, override=override
+            ),
         )

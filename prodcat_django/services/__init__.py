@@ -10,7 +10,8 @@ calls these functions, so the rules live in one place; one module per job.
   stale work, and never lets auto-accept overwrite a category a human decided; rows are held
   under a lease, and a crash, a hang or a database outage costs one product at most.
 - :mod:`~prodcat_django.services.health`: what each worker last said about its model.
-- :mod:`~prodcat_django.services.review`: accept and reject, and the audit trail.
+- :mod:`~prodcat_django.services.review`: accept and reject (idempotent, conditional, never
+  overwriting a human decision unless told to), and the audit trail.
 - :mod:`~prodcat_django.services.inference`: synchronous ``suggest`` and the stored explanation.
 
 Nothing here imports torch at module level; :func:`run_suggestions` and :func:`suggest` load
@@ -31,11 +32,15 @@ from prodcat_django.services.requests import (
     product_deleted,
     request_suggestion,
     request_suggestions,
+    retry,
 )
 from prodcat_django.services.review import (
     REVIEW_PERMISSION,
     accept,
     can_review,
+    can_set_category,
+    change_permission,
+    decided_category_pk,
     human_decided_category,
     reject,
 )
@@ -58,6 +63,9 @@ __all__ = [
     "StoredExplanation",
     "accept",
     "can_review",
+    "can_set_category",
+    "change_permission",
+    "decided_category_pk",
     "dispatch",
     "dispatch_pending",
     "explain",
@@ -68,6 +76,7 @@ __all__ = [
     "release",
     "request_suggestion",
     "request_suggestions",
+    "retry",
     "run_suggestions",
     "stuck_suggestions",
     "suggest",

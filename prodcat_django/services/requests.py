@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from prodcat_django.models import (
 )
 from prodcat_django.registry import ProductSpec, get_spec
 from prodcat_django.services import dispatching
+from prodcat_django.services.review import change_permission
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,43 @@ def _replace_current(
         )
         transaction.on_commit(partial(dispatching.dispatch, [suggestion.pk]), robust=True)
     return suggestion
+
+
+def retry(suggestion: CategorySuggestion, *, user: Any) -> CategorySuggestion:
+    """Ask again for a product whose current suggestion failed: a fresh pending suggestion,
+    sent on commit (the failed one stays, obsolete, in the product's history).
+
+    Needs ``change`` permission on the product's model (as requesting a suggestion does):
+    ``PermissionDenied`` otherwise. ``ValidationError`` code ``not_failed`` for a suggestion
+    that did not fail, ``not_current`` for one superseded already, ``no_product`` when its
+    product was deleted.
+    """
+    model = suggestion.content_type.model_class()
+    perm = change_permission(model) if model is not None else ""
+    if not (user is not None and user.is_active and perm and user.has_perm(perm)):
+        raise PermissionDenied(f"Retrying a suggestion needs the {perm or 'change'!r} permission.")
+    suggestion = CategorySuggestion.objects.get(pk=suggestion.pk)
+    if not suggestion.is_current:
+        raise ValidationError(
+            "This suggestion was superseded by a newer one; retry the product's current one.",
+            code="not_current",
+        )
+    if suggestion.status != SuggestionStatus.FAILED:
+        raise ValidationError(
+            f"Only a failed suggestion can be retried; this one is "
+            f"{suggestion.get_status_display()}.",
+            code="not_failed",
+        )
+    try:
+        product = get_spec(model).model._default_manager.get(pk=suggestion.object_id)
+    except (LookupError, models.ObjectDoesNotExist):
+        raise ValidationError(
+            "The product of this suggestion no longer exists.", code="no_product"
+        ) from None
+    fresh = request_suggestion(product, force=True)
+    if fresh is None:  # a concurrent request made the current one first
+        fresh = CategorySuggestion.objects.current_for(product).get()
+    return fresh
 
 
 def request_suggestions(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -28,18 +29,32 @@ def accept(
     *,
     user: Any,
     category: models.Model | Any | None = None,
+    override: bool = False,
+    confirm_category_change: bool = False,
 ) -> CategorySuggestion:
     """Accept ``suggestion``: set the product's category and record the decision.
 
     ``category`` (an instance or a primary key of the shop's category model) defaults to the
-    category the suggestion's top label matched. Raises ``PermissionDenied`` without the
-    ``prodcat_django.review_categorysuggestion`` permission and ``ValidationError`` when the
-    suggestion is not ready (or decided), is no longer current, has no matched category, or
-    the category does not exist. Returns the suggestion; the instance passed in is updated too.
+    category the suggestion's top label matched. Idempotent and conditional:
+
+    - accepting an accepted suggestion with the same category again changes nothing and
+      records nothing;
+    - a suggestion decided otherwise (rejected, or accepted with another category) raises
+      ``ValidationError`` code ``already_decided`` unless ``override``;
+    - when the product's category changed since the suggestion was made (a merchant filed it
+      by hand meanwhile), ``ValidationError`` code ``category_changed`` unless
+      ``confirm_category_change``.
+
+    Raises ``PermissionDenied`` without both the review permission and ``change`` permission
+    on the product's model, and ``ValidationError`` (``not_current``, ``not_ready``,
+    ``no_category``, ``bad_category``) otherwise. Returns the suggestion; the instance passed
+    in is updated too.
     """
-    _check_permission(user)
+    _check_permission(user, suggestion, sets_category=True)
     with transaction.atomic():
         given = suggestion
+        # Locked: concurrent decisions on one suggestion run one after the other, and each
+        # sees the one before it.
         suggestion, product, spec = _lock_for_review(suggestion)
         if category is None:
             if not suggestion.category_pk:
@@ -50,7 +65,14 @@ def accept(
                 )
             category = suggestion.category_pk
         category = _resolve_category(spec, category)
+        if _same_decision(suggestion, SuggestionStatus.ACCEPTED, category.pk):
+            _copy_state(suggestion, given)
+            return suggestion  # the same decision again: nothing to change or record
+        if _human_decided(suggestion) and not override:
+            raise _already_decided(suggestion, spec)
         previous = spec.get_category_pk(product)
+        if not suggestion.is_decided and not confirm_category_change:
+            _check_category_unchanged(suggestion, spec, previous, category)
         apply_category(product, spec, category)
         suggestion.status = SuggestionStatus.ACCEPTED
         suggestion.auto_accepted = False
@@ -71,19 +93,31 @@ def reject(
     user: Any,
     category: models.Model | Any | None = None,
     note: str = "",
+    override: bool = False,
 ) -> CategorySuggestion:
     """Reject ``suggestion``, optionally correcting the product to ``category``.
 
     Without ``category`` the product is left as it is; with one (instance or pk) the product's
-    category is set to it and stored as the correction. Permission and validation as
-    :func:`accept`; a failed suggestion may be rejected too (typically with a correction).
+    category is set to it and stored as the correction, which needs ``change`` permission on
+    the product's model besides the review permission. Rejecting a rejected suggestion with
+    the same correction (or none) again is a no-op; an accepted one, or a rejected one with
+    another correction, raises ``ValidationError`` code ``already_decided`` unless
+    ``override``. Other errors as :func:`accept`; a failed suggestion may be rejected too
+    (typically with a correction).
     """
-    _check_permission(user)
+    _check_permission(user, suggestion, sets_category=category is not None)
     with transaction.atomic():
         given = suggestion
         suggestion, product, spec = _lock_for_review(suggestion, allow_failed=True)
-        previous = spec.get_category_pk(product)
         resolved = _resolve_category(spec, category) if category is not None else None
+        if _same_decision(
+            suggestion, SuggestionStatus.REJECTED, None if resolved is None else resolved.pk
+        ):
+            _copy_state(suggestion, given)
+            return suggestion
+        if _human_decided(suggestion) and not override:
+            raise _already_decided(suggestion, spec)
+        previous = spec.get_category_pk(product)
         if resolved is not None:
             apply_category(product, spec, resolved)
         suggestion.status = SuggestionStatus.REJECTED
@@ -105,6 +139,64 @@ def reject(
     return suggestion
 
 
+def decided_category_pk(suggestion: CategorySuggestion) -> str:
+    """The category a decided suggestion filed the product under ("" for a plain rejection)."""
+    if suggestion.status == SuggestionStatus.ACCEPTED:
+        return suggestion.correction_pk or suggestion.category_pk
+    return suggestion.correction_pk
+
+
+def _human_decided(suggestion: CategorySuggestion) -> bool:
+    # An auto-accept is the model's decision: a reviewer may confirm or reverse it freely.
+    return suggestion.is_decided and not suggestion.auto_accepted
+
+
+def _same_decision(suggestion: CategorySuggestion, status: str, category_pk: Any) -> bool:
+    # An auto-accept confirmed by a person is a new (human) decision, not the same one.
+    return (
+        suggestion.status == status
+        and not suggestion.auto_accepted
+        and decided_category_pk(suggestion) == ("" if category_pk is None else str(category_pk))
+    )
+
+
+def _already_decided(suggestion: CategorySuggestion, spec: ProductSpec) -> ValidationError:
+    who = suggestion.reviewed_by.get_username() if suggestion.reviewed_by else None
+    decided = _category_name(spec, decided_category_pk(suggestion))
+    what = (
+        f"accepted (filed under {decided})"
+        if suggestion.status == SuggestionStatus.ACCEPTED
+        else f"rejected{f' (filed under {decided})' if decided else ''}"
+    )
+    return ValidationError(
+        f"This suggestion was already {what}{f' by {who}' if who else ''}; "
+        "a different decision needs override.",
+        code="already_decided",
+    )
+
+
+def _check_category_unchanged(
+    suggestion: CategorySuggestion, spec: ProductSpec, current: Any, target: models.Model
+) -> None:
+    seen = suggestion.product_category_pk
+    now = "" if current in (None, "") else str(current)
+    if seen is None or now == seen or now == str(target.pk):
+        return  # not recorded (an older row), unchanged, or already where the accept files it
+    raise ValidationError(
+        f"The product's category changed since this suggestion was made (from "
+        f"{_category_name(spec, seen) or 'none'} to {_category_name(spec, now) or 'none'}); "
+        "confirm to replace it.",
+        code="category_changed",
+    )
+
+
+def _category_name(spec: ProductSpec, pk: str) -> str:
+    if not pk:
+        return ""
+    found = spec.category_model._default_manager.filter(pk=pk).first()
+    return str(found) if found is not None else f"#{pk}"
+
+
 def _copy_state(source: CategorySuggestion, target: CategorySuggestion) -> None:
     # The caller's instance shows the decision too (the service worked on a locked copy).
     if target is not source:
@@ -115,12 +207,33 @@ def _copy_state(source: CategorySuggestion, target: CategorySuggestion) -> None:
 
 
 def can_review(user: Any) -> bool:
+    """Whether ``user`` may accept and reject suggestions at all (the review permission)."""
     return bool(user is not None and user.is_active and user.has_perm(REVIEW_PERMISSION))
 
 
-def _check_permission(user: Any) -> None:
+def change_permission(model: type[models.Model]) -> str:
+    """``<app_label>.change_<model>``: the permission that lets a user set a product's category."""
+    opts = model._meta
+    return f"{opts.app_label}.{get_permission_codename('change', opts)}"
+
+
+def can_set_category(user: Any, suggestion: CategorySuggestion) -> bool:
+    """The review permission and ``change`` permission on the suggestion's product model: what
+    accepting, or rejecting with a correction, needs (both write the product)."""
+    model = suggestion.content_type.model_class()
+    return can_review(user) and model is not None and user.has_perm(change_permission(model))
+
+
+def _check_permission(user: Any, suggestion: CategorySuggestion, *, sets_category: bool) -> None:
     if not can_review(user):
         raise PermissionDenied("You do not have permission to review category suggestions.")
+    if sets_category and not can_set_category(user, suggestion):
+        model = suggestion.content_type.model_class()
+        perm = change_permission(model) if model is not None else "change"
+        raise PermissionDenied(
+            f"Setting a product's category needs the {perm!r} permission as well as the "
+            "review permission."
+        )
 
 
 def _lock_for_review(

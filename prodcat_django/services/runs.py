@@ -409,6 +409,10 @@ def _guarded(suggestion_id: int, report: RunReport, what: str, step: Any, *args:
         return None
 
 
+def _text(pk: Any) -> str:
+    return "" if pk in (None, "") else str(pk)
+
+
 def _reason(what: str, exc: BaseException) -> str:
     return without_paths(f"{what}: {type(exc).__name__}: {exc}")
 
@@ -551,6 +555,7 @@ def _store(
         model_name=info.name,
         model_version=info.version,
         explanation=_explanation_json(explanation),
+        product_category_pk=_text(spec.get_category_pk(item.product)),
         error=item.notice,
         in_flight=False,
         lease_until=None,

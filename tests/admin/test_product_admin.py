@@ -358,3 +358,32 @@ def test_clerk_gets_no_row_accept(clerk_client, make_suggestion):
     make_suggestion("boots", [("Shoes", 0.82)])
     html = clerk_client.get(reverse("admin:testapp_product_changelist")).content.decode()
     assert "formaction=" not in html
+
+
+def test_suggest_categories_leaves_out_decided_products_unless_asked(
+    reviewer_client, make_product, categories, django_capture_on_commit_callbacks
+):
+    from prodcat_django import services
+    from prodcat_django.models import SuggestionDecision
+
+    open_ = [make_product(f"open {i}") for i in range(3)]
+    filed = make_product("filed by hand", category=categories["Bags"])
+    decided = make_product("decided")
+    row = CategorySuggestion.objects.current_for(decided).get()
+    CategorySuggestion.objects.filter(pk=row.pk).update(status=SuggestionStatus.REJECTED)
+    selected = [p.pk for p in (*open_, filed, decided)]
+
+    page = suggest(reviewer_client, selected)  # asks first: some are decided
+    html = page.content.decode()
+    assert "Also ask again for 2 selected products" in html and 'name="redo_decided"' in html
+    assert not SuggestionBatch.objects.exists()
+
+    suggest(reviewer_client, selected, post="yes")
+    batch = SuggestionBatch.objects.get()
+    assert batch_suggestions(batch) == {str(p.pk) for p in open_}
+    assert CategorySuggestion.objects.get(pk=row.pk).status == SuggestionStatus.REJECTED
+    assert not SuggestionDecision.objects.exists() and services
+
+    suggest(reviewer_client, selected, post="yes", redo_decided="1")
+    latest = SuggestionBatch.objects.order_by("-pk").first()
+    assert batch_suggestions(latest) == {str(p.pk) for p in (*open_, filed, decided)}

@@ -16,7 +16,7 @@ from prodcat_django.models import (
     SuggestionDecision,
     SuggestionStatus,
 )
-from tests.shop_data import png_bytes
+from tests.shop_data import make_user, png_bytes
 from tests.testapp.models import Product
 
 CHANGELIST = "admin:prodcat_django_categorysuggestion_changelist"
@@ -497,3 +497,72 @@ def test_try_it_page_points_at_the_same_sites_suggest_endpoint(reviewer_client, 
     assert f'data-suggest-url="{reverse("prodcat_api:suggest")}"' in html
     assert "csrfmiddlewaretoken" in html
     assert clerk_client.get(url).status_code == 200  # viewing suggestions is enough
+
+
+# ------------------------------------------------------- decisions are not silently reversed
+
+
+def _change_html(client, suggestion: CategorySuggestion) -> str:
+    url = reverse("admin:prodcat_django_categorysuggestion_change", args=[suggestion.pk])
+    return client.get(url).content.decode()
+
+
+def test_an_accepted_suggestion_offers_no_second_accept_and_asks_before_reversing(
+    reviewer_client, make_suggestion, categories
+):
+    suggestion = make_suggestion("boots", [("Shoes", 0.8)])
+    url = reverse("admin:prodcat_django_categorysuggestion_review", args=[suggestion.pk])
+    reviewer_client.post(url, {"decision": "accept"})
+    html = _change_html(reviewer_client, suggestion)
+    assert 'value="accept"' not in html
+    assert "Change the decision: reject" in html and 'name="override" value="1"' in html
+    # A forged plain second accept, or a reject without override, changes nothing.
+    reviewer_client.post(url, {"decision": "accept"})
+    response = reviewer_client.post(url, {"decision": "reject"}, follow=True)
+    assert any("already accepted" in m for m in messages_of(response))
+    assert SuggestionDecision.objects.count() == 1
+    assert product_of(suggestion).category == categories["Shoes"]
+
+
+def test_accept_after_a_manual_change_asks_for_confirmation(
+    reviewer_client, make_suggestion, categories
+):
+    suggestion = make_suggestion("boots", [("Shoes", 0.8)], product_category_pk="")
+    Product.objects.filter(pk=suggestion.object_id).update(category=categories["Bags"])
+    html = _change_html(reviewer_client, suggestion)
+    assert "Accept anyway, replacing the current category" in html
+    url = reverse("admin:prodcat_django_categorysuggestion_review", args=[suggestion.pk])
+    response = reviewer_client.post(url, {"decision": "accept"}, follow=True)
+    assert any("changed since this suggestion was made" in m for m in messages_of(response))
+    assert product_of(suggestion).category == categories["Bags"]
+    reviewer_client.post(url, {"decision": "accept", "confirm_category_change": "1"})
+    assert product_of(suggestion).category == categories["Shoes"]
+
+
+def test_review_permission_without_change_permission_cannot_set_categories(
+    client, make_suggestion, categories
+):
+    user = make_user(
+        "looker", "view_categorysuggestion", "review_categorysuggestion", is_staff=True
+    )
+    client.force_login(user)
+    suggestion = make_suggestion("boots", [("Shoes", 0.8)])
+    html = _change_html(client, suggestion)
+    assert 'value="accept"' not in html and 'value="correct"' not in html
+    response = run_action(client, "accept_selected", [suggestion])
+    assert any("testapp.change_product" in m for m in messages_of(response))
+    assert product_of(suggestion).category is None
+    assert not SuggestionDecision.objects.exists()
+
+
+def test_failed_suggestions_can_be_retried_from_the_page_and_the_list(
+    reviewer_client, make_suggestion
+):
+    failed = make_suggestion("boots", [], status=SuggestionStatus.FAILED, error="model error")
+    other = make_suggestion("bag", [("Bags", 0.9)])
+    assert "Retry: ask the model again" in _change_html(reviewer_client, failed)
+    response = run_action(reviewer_client, "retry_selected", [failed, other])
+    text = " ".join(messages_of(response))
+    assert "Queued again 1 suggestion." in text and "Skipped 1 suggestion" in text
+    fresh = CategorySuggestion.objects.current_for(product_of(failed)).get()
+    assert fresh.pk != failed.pk and fresh.status == SuggestionStatus.PENDING

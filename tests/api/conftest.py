@@ -51,7 +51,22 @@ def viewer(db: None) -> User:
 
 @pytest.fixture
 def reviewer(db: None) -> User:
-    return make_user("reviewer", "view_categorysuggestion", "review_categorysuggestion")
+    return make_user(
+        "reviewer",
+        "view_categorysuggestion",
+        "review_categorysuggestion",
+        "view_product",
+        "change_product",
+        "change_vendoritem",
+    )
+
+
+@pytest.fixture
+def review_only(db: None) -> User:
+    """May review and see products, but not change them (so not set their category)."""
+    return make_user(
+        "review_only", "view_categorysuggestion", "review_categorysuggestion", "view_product"
+    )
 
 
 @pytest.fixture

@@ -34,11 +34,11 @@ def detail_url(pk: int, action: str = "") -> str:
 
 
 def test_queue_needs_authentication_and_change_permission(
-    checkpoint, make_product, viewer, reviewer
+    checkpoint, make_product, viewer, review_only
 ) -> None:
     product = make_product()
     assert client_for(None).post(queue_url(product.pk)).status_code == 401
-    for user in (viewer, reviewer):  # may see or review suggestions, not change products
+    for user in (viewer, review_only):  # may see or review suggestions, not change products
         response = client_for(user).post(queue_url(product.pk))
         assert response.status_code == 403
         assert "testapp.change_product" in response.json()["detail"]
@@ -126,8 +126,8 @@ def test_get_unknown_suggestion_is_404(checkpoint, viewer) -> None:
     assert client_for(viewer).get(detail_url(987_654)).status_code == 404
 
 
-def test_get_shows_the_stored_suggestion(ready_suggestion, viewer) -> None:
-    body = client_for(viewer).get(detail_url(ready_suggestion.pk)).json()
+def test_get_shows_the_stored_suggestion(ready_suggestion, editor) -> None:
+    body = client_for(editor).get(detail_url(ready_suggestion.pk)).json()
     assert body["id"] == ready_suggestion.pk
     assert body["status"] == "ready"
     assert body["labels"] == ready_suggestion.labels
@@ -263,6 +263,16 @@ def test_listing_needs_view_permissions_on_suggestions_and_product(
     assert client_for(editor).get(url).status_code == 200
 
 
+def test_one_suggestion_needs_view_permission_on_its_product_too(
+    ready_suggestion, viewer, editor
+) -> None:
+    url = reverse("prodcat_api:suggestion-detail", kwargs={"pk": ready_suggestion.pk})
+    refused = client_for(viewer).get(url)  # may see suggestions, not products
+    assert refused.status_code == 403
+    assert "testapp.view_product" in refused.json()["detail"]
+    assert client_for(editor).get(url).status_code == 200
+
+
 def test_listing_puts_the_current_suggestion_first_and_paginates(ready_suggestion, editor) -> None:
     client = client_for(editor)
     url = queue_url(ready_suggestion.object_id)
@@ -312,3 +322,81 @@ def test_listing_costs_the_same_queries_for_more_suggestions(
     for _ in range(4):
         client.post(url)
     assert listing_queries() == with_two
+
+
+# ------------------------------------------------------------- decisions, retry, exposure
+
+
+def _post(user, name: str, pk: int, data=None):
+    url = reverse(f"prodcat_api:suggestion-{name}", kwargs={"pk": pk})
+    return client_for(user).post(url, data or {}, format="json")
+
+
+def test_accept_twice_is_200_with_one_decision(ready_suggestion, reviewer) -> None:
+    first = _post(reviewer, "accept", ready_suggestion.pk)
+    again = _post(reviewer, "accept", ready_suggestion.pk)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["reviewed_at"] == first.json()["reviewed_at"]
+    assert SuggestionDecision.objects.count() == 1
+
+
+def test_a_different_decision_is_409_unless_override(ready_suggestion, reviewer) -> None:
+    assert _post(reviewer, "reject", ready_suggestion.pk).status_code == 200
+    refused = _post(reviewer, "accept", ready_suggestion.pk)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "already_decided"
+    allowed = _post(reviewer, "accept", ready_suggestion.pk, {"override": True})
+    assert allowed.status_code == 200 and allowed.json()["status"] == "accepted"
+    assert _post(reviewer, "reject", ready_suggestion.pk).status_code == 409
+
+
+def test_accept_after_a_manual_category_change_is_409_unless_confirmed(
+    ready_suggestion, reviewer, categories
+) -> None:
+    other = next(c for c in categories.values() if str(c.pk) != ready_suggestion.category_pk)
+    Product.objects.filter(pk=ready_suggestion.object_id).update(category=other)
+    refused = _post(reviewer, "accept", ready_suggestion.pk)
+    assert refused.status_code == 409 and refused.json()["code"] == "category_changed"
+    assert Product.objects.get(pk=ready_suggestion.object_id).category == other
+    confirmed = _post(reviewer, "accept", ready_suggestion.pk, {"confirm_category_change": True})
+    assert confirmed.status_code == 200
+
+
+def test_review_permission_without_change_permission_cannot_set_a_category(
+    ready_suggestion, review_only, categories
+) -> None:
+    refused = _post(review_only, "accept", ready_suggestion.pk)
+    assert refused.status_code == 403 and "testapp.change_product" in refused.json()["detail"]
+    name = next(iter(categories))
+    refused = _post(review_only, "reject", ready_suggestion.pk, {"category": name})
+    assert refused.status_code == 403
+    assert Product.objects.get(pk=ready_suggestion.object_id).category is None
+    assert not SuggestionDecision.objects.exists()
+
+
+def test_retry_a_failed_suggestion(checkpoint, make_product, editor, viewer, media_root) -> None:
+    from prodcat_django import services
+
+    product = make_product(title="Boots", image=b"not an image")
+    failed = CategorySuggestion.objects.current_for(product).get()
+    services.run_suggestions([failed.pk])
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    assert _post(viewer, "retry", failed.pk).status_code == 403
+    response = _post(editor, "retry", failed.pk)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["id"] != failed.pk and body["is_current"]
+    assert response["Location"] == body["url"]
+    again = _post(editor, "retry", failed.pk)
+    assert again.status_code == 409 and again.json()["code"] == "not_current"
+
+
+def test_errors_shown_by_the_api_carry_no_server_paths(ready_suggestion, editor) -> None:
+    CategorySuggestion.objects.filter(pk=ready_suggestion.pk).update(
+        status="failed",
+        error="unreadable image: [Errno 2] No such file or directory: "
+        "'/srv/shop/media/products/boots.png'",
+    )
+    body = client_for(editor).get(detail_url(ready_suggestion.pk)).json()
+    assert "/srv/" not in body["error"] and "boots.png" in body["error"]

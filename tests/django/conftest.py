@@ -37,7 +37,14 @@ def confident_checkpoint(
 
 @pytest.fixture
 def reviewer(db: None) -> User:
-    return make_user("reviewer", "review_categorysuggestion")
+    """May review, and change the products whose category a decision sets."""
+    return make_user("reviewer", "review_categorysuggestion", "change_product", "change_vendoritem")
+
+
+@pytest.fixture
+def review_only(db: None) -> User:
+    """The review permission without change permission on any product model."""
+    return make_user("review_only", "review_categorysuggestion")
 
 
 @pytest.fixture

@@ -151,7 +151,9 @@ def test_a_failed_suggestion_can_be_rejected_with_a_correction(make_product, rev
 def test_decisions_accumulate_as_an_audit_trail(ready, reviewer, categories):
     _product, suggestion = ready
     services.accept(suggestion, user=reviewer)
-    services.reject(suggestion, user=reviewer, category=categories["Watches"], note="oops")
+    services.reject(
+        suggestion, user=reviewer, category=categories["Watches"], note="oops", override=True
+    )
     actions = list(SuggestionDecision.objects.order_by("pk").values_list("action", flat=True))
     assert actions == ["accepted", "rejected"]
     second = SuggestionDecision.objects.order_by("pk").last()
