@@ -17,6 +17,9 @@
   products are filed under) the active model cannot predict. These read the database, so they
   run with ``manage.py check --database default`` (Django's ``database`` tag), not on every
   ``runserver`` start.
+- W011 the API's throttles (``API_THROTTLE_RATE``, ``AUTH_FAILURE_RATE``) count in a
+  per-process cache (LocMem) or none (Dummy): each web process counts alone, or nothing is
+  counted, so password guessing is not really limited
 
 Nothing here imports torch: the checkpoint is verified by the torch-free
 ``prodcat_django.ml.manifest`` and the result is cached per path and modification times, so
@@ -347,3 +350,42 @@ def filed_categories(spec: Any) -> list[Any]:
     manager = spec.category_model._default_manager
     filed = list(manager.filter(pk__in=list(used)))
     return filed or list(manager.all())
+
+
+#: Cache backends that do not share counts between processes.
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@checks.register("prodcat")
+def check_throttle_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.apps import apps
+    from django.conf import settings
+
+    if not apps.is_installed("rest_framework"):
+        return []
+    rates = {
+        name: getattr(prodcat_settings, name) for name in ("API_THROTTLE_RATE", "AUTH_FAILURE_RATE")
+    }
+    on = [name for name, rate in rates.items() if rate]
+    backend = (getattr(settings, "CACHES", {}).get("default") or {}).get(
+        "BACKEND", PER_PROCESS_CACHES[0]
+    )
+    if not on or backend not in PER_PROCESS_CACHES:
+        return []
+    return [
+        checks.Warning(
+            f"prodcat's API throttles ({', '.join(on)}) count in the default cache, which is "
+            f"{backend.rsplit('.', 1)[-1]}: "
+            + (
+                "nothing is counted, so nothing is throttled."
+                if backend.endswith("DummyCache")
+                else "each web process counts alone, so N processes allow N times the rate."
+            ),
+            hint="Give CACHES['default'] a shared backend (Redis, Memcached, the database), or "
+            "set the rates to None where another layer (the web server) limits them.",
+            id="prodcat.W011",
+        )
+    ]

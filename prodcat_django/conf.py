@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     "MIN_PER_CATEGORY": 5,
     # Seconds after which a training lock whose holder died may be taken over.
     "TRAIN_LOCK_TIMEOUT": 6 * 3600,
+    # Failed Basic/token sign-ins allowed per client address before the API answers 429 to
+    # that address (checked before the credentials); None turns it off.
+    "AUTH_FAILURE_RATE": "10/min",
 }
 
 

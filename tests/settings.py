@@ -105,3 +105,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"prodcat_django": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# The test process is one process, so the per-process cache is right here; a shop with several
+# web processes gets prodcat.W011 for it (tests/django/test_checks.py checks that).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SILENCED_SYSTEM_CHECKS = ["prodcat.W011"]

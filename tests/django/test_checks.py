@@ -28,7 +28,34 @@ def test_the_test_project_is_clean(model_checkpoint):
     from django.core import checks as django_checks
 
     messages = django_checks.run_checks(tags=["prodcat"])
-    assert messages == []
+    assert [m for m in messages if not m.is_silenced()] == []
+
+
+@pytest.mark.parametrize(
+    ("backend", "says"),
+    [
+        ("django.core.cache.backends.locmem.LocMemCache", "each web process counts alone"),
+        ("django.core.cache.backends.dummy.DummyCache", "nothing is counted"),
+    ],
+)
+def test_w011_throttles_on_a_per_process_cache(settings, backend, says):
+    settings.CACHES = {"default": {"BACKEND": backend}}
+    [message] = checks.check_throttle_cache()
+    assert message.id == "prodcat.W011" and says in message.msg
+    assert "AUTH_FAILURE_RATE" in message.msg
+
+
+def test_w011_quiet_with_a_shared_cache_or_the_throttles_off(settings, tmp_path):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path),
+        }
+    }
+    assert checks.check_throttle_cache() == []
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.PRODCAT = {**settings.PRODCAT, "API_THROTTLE_RATE": None, "AUTH_FAILURE_RATE": None}
+    assert checks.check_throttle_cache() == []
 
 
 def test_w001_no_model_registered(only_spec):
