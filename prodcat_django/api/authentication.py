@@ -19,6 +19,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.cache import cache
+from drf_spectacular.authentication import BasicScheme
 from rest_framework.authentication import (
     BaseAuthentication,
     BasicAuthentication,
@@ -98,6 +99,12 @@ class ThrottledBasicAuthentication(_ThrottledCredentials, BasicAuthentication):
 
 class ThrottledTokenAuthentication(_ThrottledCredentials, TokenAuthentication):
     keyword_ = b"token"
+
+
+class ThrottledBasicScheme(BasicScheme):
+    """The OpenAPI security scheme of the throttled Basic class: plain HTTP Basic."""
+
+    target_class = "prodcat_django.api.authentication.ThrottledBasicAuthentication"
 
 
 def api_authentication_classes() -> list[type[BaseAuthentication]]:
