@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('prodcat_django', '0003_suggestion_lease_worker_health'),
+        ('prodcat_django', '0004_model_versions'),
     ]
 
     operations = [
