@@ -141,7 +141,7 @@ def test_a_model_that_cannot_load_puts_every_row_back_to_pending(
 
     products = [make_product(title=f"Boots {i}") for i in range(6)]
 
-    def broken():
+    def broken(*args, **kwargs):
         raise OSError("weights missing")
 
     monkeypatch.setattr(classifier, "get_predictor", broken)

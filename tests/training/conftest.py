@@ -69,4 +69,5 @@ def manager(db: None) -> Any:
 
 @pytest.fixture
 def reviewer(db: None) -> Any:
-    return make_user("reviewer", "review_categorysuggestion")
+    # Deciding sets the product's category: review and change permission on the product.
+    return make_user("reviewer", "review_categorysuggestion", "change_product")
