@@ -123,11 +123,13 @@ CELERY_TASK_ROUTES = {"prodcat.*": {"queue": "prodcat"}}
 # One model per worker process, a few hundred MB: recycle rarely, prefetch little.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
+# The sweep every 10 s sends what a dead worker or a lost message left (leases of 20 s), so
+# recovery takes well under a minute; expires drops a sweep that waited longer than that.
 CELERY_BEAT_SCHEDULE = {
     "prodcat-dispatch-pending": {
         "task": "prodcat.dispatch_pending",
-        "schedule": 60.0,
-        "options": {"queue": "prodcat"},
+        "schedule": 10.0,
+        "options": {"queue": "prodcat", "expires": 10.0},
     },
 }
 

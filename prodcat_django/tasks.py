@@ -50,8 +50,9 @@ What happens when something dies (figures in docs/reliability.md):
   limit the rows in the pass fail and the rest go back to the sweep; at the hard limit the
   pool kills the process and the crash rule above applies.
 - A checkpoint that cannot be loaded: nothing is claimed, the worker's ``WorkerHealth`` row
-  and log say why, the worker stops consuming the prodcat queue (``cancel_consumer``), and the
-  rows wait, pending, for a worker that can load it (restart this one once it is fixed).
+  and log say why, the worker stops consuming the prodcat queue (``cancel_consumer``) and puts
+  the message back (``Reject(requeue=True)``) for a worker that can load the model; the rows
+  wait, pending, until one does (restart this one once the checkpoint is fixed).
 
 ``prodcat.retrain`` runs on its own queue (``PRODCAT["TRAIN_QUEUE"]``, default
 ``prodcat_train``) so a training never delays suggestions: run one worker for it,
@@ -65,7 +66,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, connections
 
 from prodcat_django.conf import DEFAULTS
@@ -129,8 +130,11 @@ def run_suggestions_task(
         logger.warning("prodcat: task %s hit its soft time limit; %d row(s) left", owner, back)
         return None
     except services.ModelUnavailable as exc:
+        if self.request.is_eager or not self.request.hostname:
+            raise
         _stop_consuming(self, str(exc))
-        raise
+        # Back to the queue, for a worker that can load the model.
+        raise Reject(str(exc), requeue=True) from exc
 
 
 def _stop_consuming(task: Any, reason: str) -> None:
@@ -138,8 +142,6 @@ def _stop_consuming(task: Any, reason: str) -> None:
     from prodcat_django.conf import prodcat_settings
 
     hostname = task.request.hostname
-    if not hostname or task.request.is_eager:
-        return
     logger.error(
         "prodcat: worker %s stops consuming %r: cannot load the model (%s)",
         hostname,

@@ -4,7 +4,9 @@
 #   2. Debian's chromium for the browser tests, when missing (needs root, as on CI);
 #   3. ruff;
 #   4. pytest on SQLite (unit, admin, API, ML, browser), then the end-to-end suite on
-#      PostgreSQL + Redis (+ RabbitMQ) with a real Celery worker and the shipped model.
+#      PostgreSQL + Redis (+ RabbitMQ) with a real Celery worker and the shipped model, then
+#      the fault-injection suite (tests/faults: a private Redis it kills, freezes and restarts,
+#      killed workers, crashing and hanging inputs; about 8 minutes).
 # With CI=true a missing service fails the run; elsewhere those tests skip and say what to start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 .venv/bin/ruff format --check .
 
 status=0
-.venv/bin/python -m pytest -m "not e2e" "$@" || status=$?
+.venv/bin/python -m pytest -m "not e2e and not faults" "$@" || status=$?
 .venv/bin/python -m pytest -m e2e --ds=tests.settings_e2e "$@" || status=$?
+.venv/bin/python -m pytest -m faults --ds=tests.settings_faults -s "$@" || status=$?
 exit "$status"

@@ -143,10 +143,12 @@ class CeleryWorker:
     concurrency: int = 1
     hostname: str = field(default_factory=lambda: f"e2e-{uuid.uuid4().hex[:8]}@%h")
     process: subprocess.Popen | None = None
+    settings_module: str = "tests.settings_e2e"
+    app: str = "tests.celery_app"
 
     def start(self, *, ready_timeout: float = 60.0) -> None:
         env = {**os.environ, **self.env}
-        env["DJANGO_SETTINGS_MODULE"] = "tests.settings_e2e"
+        env["DJANGO_SETTINGS_MODULE"] = self.settings_module
         env["PRODCAT_E2E_BROKER_URL"] = self.broker_url
         env["PYTHONUNBUFFERED"] = "1"
         # The worker is a fresh interpreter: make ``tests.*`` importable from the repo root.
@@ -156,7 +158,7 @@ class CeleryWorker:
             "-m",
             "celery",
             "-A",
-            "tests.celery_app",
+            self.app,
             "worker",
             "-Q",
             self.queue,
@@ -207,6 +209,16 @@ class CeleryWorker:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def pool_pids(self) -> list[int]:
+        """The pool processes (children of the worker's main process)."""
+        if self.process is None:
+            return []
+        try:
+            found = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+            return [int(pid) for pid in found.read_text().split()]
+        except OSError:
+            return []
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
