@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, models, transaction
 from django.db.models import F, Q
@@ -315,8 +316,10 @@ def _run_for_type(
         # reads anything: the worker holds one pass of photos, whatever the task's size.
         for group in passes:
             _run_pass([(s, products.get(s.object_id)) for s in group], spec, matcher, report, lease)
-    except DatabaseError:
-        raise  # no product's fault, and nothing can be written now: the task retries
+    except (DatabaseError, SoftTimeLimitExceeded):
+        # No product's fault: the task retries a database error, and gives its rows back at
+        # its soft time limit (services.release).
+        raise
     except Exception as exc:
         # A bug outside any one product's step: fail what this run still holds, with the
         # reason, rather than leave it running for the sweep to redeliver into the same error.
@@ -397,11 +400,12 @@ def _run_pass(
 def _guarded(suggestion_id: int, report: RunReport, what: str, step: Any, *args: Any) -> Any:
     """Run one product's ``step``; an exception fails that row only, with a readable reason.
 
-    Database errors and the pass's deadline propagate: they are no one product's fault.
+    Database errors, the pass's deadline and the task's soft time limit propagate: they are no
+    one product's fault.
     """
     try:
         return step(*args)
-    except (DatabaseError, StepTimeout):
+    except (DatabaseError, StepTimeout, SoftTimeLimitExceeded):
         raise
     except Exception as exc:
         logger.exception("prodcat: suggestion %s failed while %s", suggestion_id, what)
@@ -507,7 +511,7 @@ def _forward(
     try:
         explanations = predictor.explain_many(inputs, top_k=top_k, batch_size=len(inputs))
         return list(zip(items, explanations, strict=True))
-    except StepTimeout:
+    except (StepTimeout, SoftTimeLimitExceeded):
         raise
     except Exception as exc:
         if len(items) == 1:
