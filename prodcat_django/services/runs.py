@@ -242,6 +242,8 @@ def _load_model(worker: str) -> ActiveModel:
         # One query says which version is active; a newly activated one is loaded here and
         # the previous model dropped, so activation reaches running workers without a restart.
         active = active_predictor()
+    except DatabaseError:
+        raise  # the database is away (the task retries), not the model
     except Exception as exc:
         try:
             where = str(checkpoint_path())

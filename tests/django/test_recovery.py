@@ -202,3 +202,18 @@ def test_the_tasks_soft_time_limit_fails_the_pass_and_returns_the_rest(
     statuses = dict(CategorySuggestion.objects.values_list("pk", "status"))
     assert [statuses[r.pk] for r in rows] == ["failed", "failed", "pending", "pending"]
     assert CategorySuggestion.objects.get(pk=rows[0].pk).error.startswith("timed out")
+
+
+def test_a_database_error_while_finding_the_model_is_not_a_broken_model(make_product, monkeypatch):
+    from prodcat_django.models import WorkerHealth
+    from prodcat_django.training import store
+
+    [row] = _rows(make_product(title="Boots"))
+
+    def database_away():
+        raise OperationalError("the database system is shutting down")
+
+    monkeypatch.setattr(store, "active_predictor", database_away)
+    with pytest.raises(OperationalError):  # the task retries it; the worker keeps consuming
+        services.run_suggestions([row.pk], worker="w1")
+    assert not WorkerHealth.objects.filter(hostname="w1").exists()
