@@ -1,10 +1,9 @@
 """The worker's model: loaded lazily, once per process, never at import time.
 
-``get_predictor()`` imports torch only when called, and runs one warm-up pass after loading.
-Its cache is keyed by checkpoint path, device and ``os.getpid()``, so a Celery prefork child
-never reuses a model its parent loaded before forking (torch state does not survive ``fork``
-reliably), and a settings change picks a new model. ``checkpoint_info()`` reads the
-checkpoint's metadata without torch.
+``get_predictor()`` imports torch only when called. Its cache is keyed by checkpoint path,
+device and ``os.getpid()``, so a Celery prefork child never reuses a model its parent loaded
+before forking (torch state does not survive ``fork`` reliably), and a settings change picks a
+new model. ``checkpoint_info()`` reads the checkpoint's metadata without torch.
 """
 
 from __future__ import annotations
@@ -62,19 +61,8 @@ def get_predictor(path: str | Path | None = None) -> Predictor:
 
             # Drop models of other paths/devices and of a parent process.
             _predictors.clear()
-            predictor = Predictor.load(path, device=device)
-            _warm_up(predictor)
-            _predictors[key] = predictor
+            predictor = _predictors[key] = Predictor.load(path, device=device)
     return predictor
-
-
-def _warm_up(predictor: Predictor) -> None:
-    """One pass on a dummy title: the first forward pass in a process pays one-off costs (lazy
-    tokenizer and kernel set-up), which must not count against the worker's per-pass
-    deadline."""
-    from prodcat_django.ml.predictor import ProductInput
-
-    predictor.explain_many([ProductInput(title="warm-up")], top_k=1)
 
 
 def clear_cache() -> None:

@@ -62,7 +62,7 @@ from prodcat_django.timeouts import StepTimeout, deadline, pass_time_limit
 from prodcat_django.training.labels import LabelResolver
 
 if TYPE_CHECKING:
-    from prodcat_django.ml.predictor import Explanation
+    from prodcat_django.ml.predictor import Explanation, Predictor
     from prodcat_django.training.store import ActiveModel
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,10 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 #: Worker deaths with the row in flight before it is failed instead of tried again.
 MAX_CRASHES = 3
+
+
+# (predictor id, process id) pairs that ran their warm-up pass.
+_warmed: set[tuple[int, int]] = set()
 
 
 class ModelUnavailable(RuntimeError):
@@ -254,7 +258,22 @@ def _load_model(worker: str) -> ActiveModel:
         health.record_model_unavailable(worker, where, reason)
         raise ModelUnavailable(reason) from exc
     health.record_model_loaded(worker, active.predictor.info)
+    _warm_up(active.predictor)
     return active
+
+
+def _warm_up(predictor: Predictor) -> None:
+    """One pass on a dummy title, once per model and process: the first forward pass pays
+    one-off costs (lazy tokenizer, kernel set-up) that must not count against a pass's
+    deadline. Called through the class, so a test that wraps one instance counts real passes.
+    """
+    key = (id(predictor), os.getpid())
+    if key in _warmed:
+        return
+    from prodcat_django.ml.predictor import ProductInput
+
+    type(predictor).explain_many(predictor, [ProductInput(title="warm-up")], top_k=1)
+    _warmed.add(key)
 
 
 def release(owner: str, *, in_flight_error: str) -> int:

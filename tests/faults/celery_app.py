@@ -2,9 +2,9 @@
 
 In every pool process (before its first task), ``Predictor.explain_many`` is wrapped so
 that a title containing ``CRASH`` ends the process (``os._exit``, as a segfault in a decoder
-would), ``HANG`` sleeps for an hour (an input that hangs the model) and ``SLOW`` takes a
-second (so a test can kill the worker mid-pass). Nothing of this is in the app: only this test
-worker loads it.
+would), ``HANG`` sleeps for an hour (an input that hangs the model) and ``SLOW`` takes half
+a second per pass (so a test can kill the worker mid-pass). Nothing of this is in the app:
+only this test worker loads it.
 """
 
 import os
@@ -34,7 +34,7 @@ def _misbehaving_inputs(**kwargs):
         if "HANG" in titles:
             time.sleep(3600)
         if "SLOW" in titles:
-            time.sleep(1.0)
+            time.sleep(0.5)
         return original(self, items, **options)
 
     explain_many.misbehaves = True

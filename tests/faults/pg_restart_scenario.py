@@ -3,7 +3,7 @@
 Runs in its own process because Django's database settings must point at the private
 cluster before Django starts: ``python -m tests.faults.pg_restart_scenario --redis URL
 --checkpoint DIR --logs DIR``. It makes the cluster (initdb), migrates, queues products whose
-pass takes a second, restarts PostgreSQL (fast shutdown, the clients cut off) while a pass is
+pass takes half a second, restarts PostgreSQL (fast shutdown, the clients cut off) while a pass is
 in flight, and prints one ``RESULT {json}`` line: how many finished, failed, stayed open, and
 how long after the restart the last one finished. Everything it started is stopped by pid.
 """
