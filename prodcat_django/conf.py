@@ -81,6 +81,8 @@ DEFAULTS: dict[str, Any] = {
     # prodcat.retrain(if_due=True) trains when at least this many new decisions or newly
     # categorized products accumulated since the active version's training.
     "RETRAIN_MIN_NEW": 50,
+    # Seconds prodcat_train may spend choosing hyperparameters on validation (ml.train.auto_fit).
+    "TRAIN_BUDGET": 3600,
     # Categories with fewer labelled products are left out of training.
     "MIN_PER_CATEGORY": 5,
     # Seconds after which a training lock whose holder died may be taken over.

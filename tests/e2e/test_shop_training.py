@@ -9,10 +9,10 @@ runs only when asked: ``PRODCAT_TRAINING_E2E=1 pytest -m "e2e and dataset"
 --ds=tests.settings_e2e -s tests/e2e/test_shop_training.py`` (prints the timings); skipped
 where ``../shared`` is absent. Set ``PRODCAT_FEATURE_CACHE`` to share encoder outputs.
 
-Last run (2026-12-01, ml.train's default recipe): held-out 94.3 % (gate passed against the
-shipped model's 16.4 %), but the worker's suggestions on the 105 test products were 90.5 %
-correct, below the 95 % this test asks; the tuned recipe of prodcat_django.ml is meant to close
-that gap.
+Last run (2026-12-01, ml.train.train's default options, before prodcat_train used
+auto_fit): held-out 94.3 % (gate passed against the shipped model's 16.4 %), but the
+worker's suggestions on the 105 test products were 90.5 % correct, below the 95 % this test
+asks; auto_fit's recipe is meant to close that gap (not measured yet).
 """
 
 from __future__ import annotations

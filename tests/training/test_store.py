@@ -49,7 +49,7 @@ def test_add_version_copies_files_and_downloads_a_verified_local_copy(tmp_path, 
         tmp_path / "ckpt-1" / "shop" / "1" / "weights.safetensors"
     ).read_bytes()
     # Importing the same checkpoint again is a no-op; another one under that name is refused.
-    assert shop_version(tmp_path, categories).pk == row.pk
+    assert store.add_version(tmp_path / "ckpt-1" / "shop" / "1").pk == row.pk
     with pytest.raises(store.StoreError, match="already stored as shop 1"):
         shop_version(tmp_path / "other", categories, seed=3)
 
