@@ -34,12 +34,34 @@ def _common_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+#: The CSV format, shown by ``train --help`` and ``evaluate --help`` (prodcat_django.ml.data).
+CSV_FORMAT = """The product CSV (UTF-8, with a header row) has one product per row:
+
+  id      any unique text (a product id)
+  title   the product title (may be empty when the row has an image)
+  label   the category name the model should predict (required)
+  image   path of the product photo, relative to the CSV's folder (may be empty)
+
+Other columns are ignored, except title_terse (a short title, mixed into training and
+evaluated as its own condition) and the column named by --title-column. Example:
+
+  id,title,label,image
+  1001,Leather ankle boots,Shoes,images/1001.jpg
+  1002,Steel diver watch,Watches,images/1002.jpg"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m prodcat_django.ml", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a checkpoint on a product CSV")
-    t.add_argument("--train", type=Path, required=True)
+    t = sub.add_parser(
+        "train",
+        help="train a checkpoint on a product CSV",
+        description="Train a checkpoint on product CSVs.",
+        epilog=CSV_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("--train", type=Path, required=True, help="training CSV (format below)")
     t.add_argument("--val", type=Path, required=True, help="early stopping and calibration")
     t.add_argument(
         "--test", type=Path, help="evaluated once at the end; metrics go in the manifest"
@@ -49,23 +71,40 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", help="checkpoint name (default: the parent folder's name)")
     t.add_argument("--version", help="checkpoint version (default: the folder's name)")
     t.add_argument(
-        "--fusion", choices=("text", "image", "concat", "attention"), default="attention"
+        "--fusion",
+        choices=("text", "image", "concat", "attention"),
+        default="attention",
+        help="how title and photo are combined (default attention; text/image: one only)",
     )
     t.add_argument("--terse-column", default="title_terse", help="mixed into training when present")
-    t.add_argument("--terse-prob", type=float, default=0.5)
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--tail-lr", type=float, default=1e-4)
+    t.add_argument(
+        "--terse-prob",
+        type=float,
+        default=0.5,
+        help="share of training examples shown with the terse title (default 0.5)",
+    )
+    t.add_argument("--epochs", type=int, default=20, help="most epochs (default 20)")
+    t.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    t.add_argument(
+        "--tail-lr",
+        type=float,
+        default=1e-4,
+        help="learning rate of the image encoder's last block (default 1e-4)",
+    )
     t.add_argument(
         "--freeze-image-tail", action="store_true", help="do not fine-tune the last block"
     )
-    t.add_argument("--width", type=int, default=256)
-    t.add_argument("--heads", type=int, default=4)
-    t.add_argument("--layers", type=int, default=1)
-    t.add_argument("--dropout", type=float, default=0.1)
-    t.add_argument("--weight-decay", type=float, default=0.05)
-    t.add_argument("--label-smoothing", type=float, default=0.1)
+    t.add_argument("--width", type=int, default=256, help="fusion width (default 256)")
+    t.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
+    t.add_argument("--layers", type=int, default=1, help="fusion layers (default 1)")
+    t.add_argument("--dropout", type=float, default=0.1, help="dropout (default 0.1)")
+    t.add_argument(
+        "--weight-decay", type=float, default=0.05, help="AdamW weight decay (default 0.05)"
+    )
+    t.add_argument(
+        "--label-smoothing", type=float, default=0.1, help="label smoothing (default 0.1)"
+    )
     t.add_argument("--drop-image", type=float, default=0.15, help="modality dropout: no image")
     t.add_argument("--drop-text", type=float, default=0.15, help="modality dropout: no title")
     t.add_argument("--no-flip", action="store_true", help="no mirrored-image augmentation")
@@ -91,9 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
         "then more seeds if the budget allows); --seeds is then the most seeds to average",
     )
     t.add_argument("--budget", type=float, default=3600, help="--auto: time budget in seconds")
-    t.add_argument("--patience", type=int, default=5)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--weights-dtype", choices=("float32", "float16"), default="float16")
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="stop after this many epochs without a better validation score (default 5)",
+    )
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument(
+        "--weights-dtype",
+        choices=("float32", "float16"),
+        default="float16",
+        help="how the trained weights are stored (default float16)",
+    )
     t.add_argument(
         "--encoders",
         choices=("pretrained", "tiny-random"),
@@ -102,8 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common_data_options(t)
 
-    e = sub.add_parser("evaluate", help="evaluate a checkpoint on a product CSV")
-    e.add_argument("--data", type=Path, required=True)
+    e = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on a product CSV",
+        description="Evaluate a checkpoint on a product CSV: accuracy per condition (full "
+        "title, terse title, image only), calibration, auto-accept precision.",
+        epilog=CSV_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("--data", type=Path, required=True, help="the CSV to evaluate on (format below)")
     e.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped one")
     e.add_argument("--plot", type=Path, help="write a confusion matrix + reliability diagram PNG")
     _common_data_options(e)
@@ -111,15 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "probe",
         help="the baseline: logistic regression on frozen pooled features, per condition",
+        epilog=CSV_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--train", type=Path, required=True)
+    p.add_argument("--train", type=Path, required=True, help="training CSV (format below)")
     p.add_argument("--val", type=Path, required=True, help="chooses C for each condition")
     p.add_argument("--test", type=Path, help="scored once with the chosen C")
     p.add_argument("--terse-column", default="title_terse", help="a condition when present")
     _common_data_options(p)
 
-    c = sub.add_parser("encode", help="fill the feature cache for a CSV (optionally mirrored too)")
-    c.add_argument("--data", type=Path, required=True, nargs="+")
+    c = sub.add_parser(
+        "encode",
+        help="fill the feature cache for a CSV (optionally mirrored too)",
+        epilog=CSV_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument(
+        "--data", type=Path, required=True, nargs="+", help="product CSVs (format below)"
+    )
     c.add_argument("--flip", action="store_true", help="also cache mirrored images")
     c.add_argument(
         "--augment", type=int, default=0, metavar="K", help="also cache K crop + colour views"

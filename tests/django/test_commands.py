@@ -47,6 +47,8 @@ def test_backfill_queues_tasks(products, django_capture_on_commit_callbacks):
         app.conf.task_always_eager = saved
     batch = SuggestionBatch.objects.get()
     assert f"Queued 7 of 7 testapp.Product products as batch {batch.pk}" in out
+    assert "A Celery worker must consume that queue" in out and "worker -Q prodcat" in out
+    assert f"/admin/prodcat_django/suggestionbatch/{batch.pk}/progress/" in out
     rows = CategorySuggestion.objects.filter(batch=batch)
     assert rows.count() == 7
     assert not rows.filter(dispatched_at__isnull=True).exists()
@@ -91,7 +93,10 @@ def test_verify_checkpoint_ok(prodcat_checkpoint):
     out, _ = _run("prodcat_verify_checkpoint", str(prodcat_checkpoint))
     assert "name:      tiny" in out
     assert "version:   0.0.1" in out
-    assert "labels:    4: Shoes, Watches, Bags, Home Decor" in out
+    assert "labels:    4\n" in out  # the short summary
+    verbose, _ = _run("prodcat_verify_checkpoint", str(prodcat_checkpoint), "--verbose")
+    assert "labels:    4: Shoes, Watches, Bags, Home Decor" in verbose
+    assert "metrics:" in verbose and "metrics:" not in out
     assert "threshold: 0.5000" in out
     assert "OK" in out
 

@@ -36,6 +36,16 @@ class _Progress:
             self.bar.close()
 
 
+def _progress_url(batch_pk: int) -> str:
+    """The batch's progress page on the default admin site (a path; empty if not mounted)."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("admin:prodcat_django_suggestionbatch_progress", args=[batch_pk])
+    except NoReverseMatch:
+        return ""
+
+
 class Command(BaseCommand):
     help = (
         "Request category suggestions for existing products: queue Celery tasks "
@@ -89,6 +99,12 @@ class Command(BaseCommand):
                 f"Queued {batch.total} of {count} {spec.label} products as batch {batch.pk} "
                 f"on queue {prodcat_settings.QUEUE!r}."
             )
+            self.stdout.write(
+                "A Celery worker must consume that queue for them to be classified, e.g. "
+                f"celery -A <your project> worker -Q {prodcat_settings.QUEUE}"
+            )
+            if url := _progress_url(batch.pk):
+                self.stdout.write(f"Watch the progress in the admin: {url}")
             # Outside a transaction each chunk was sent when it committed, so this is final.
             unsent = CategorySuggestion.objects.filter(batch=batch, dispatched_at__isnull=True)
             if n := unsent.count():

@@ -21,9 +21,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("out_dir", type=Path)
+        parser.add_argument("out_dir", type=Path, help="an empty folder to write the CSVs into")
         parser.add_argument("--model", help="the product model (app_label.Model) if several")
-        parser.add_argument("--min-per-category", type=int, default=None)
+        parser.add_argument(
+            "--min-per-category",
+            type=int,
+            default=None,
+            help="leave out categories with fewer products (default PRODCAT['MIN_PER_CATEGORY'])",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         out: Path = options["out_dir"]

@@ -20,10 +20,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True)
+        sub = parser.add_subparsers(dest="action", required=True, help="what to do")
         sub.add_parser("list", help="every version, newest first")
         activate = sub.add_parser("activate", help="make a version the active one")
-        activate.add_argument("version")
+        activate.add_argument("version", help="the version to activate (see list)")
         activate.add_argument(
             "--no-rerun",
             action="store_true",
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         )
         sub.add_parser("rollback", help="activate the version that was active before")
         imp = sub.add_parser("import", help="add a checkpoint folder as a candidate version")
-        imp.add_argument("dir", type=Path)
+        imp.add_argument("dir", type=Path, help="a checkpoint folder trained elsewhere")
         imp.add_argument("--model", help="the product model it predicts for (app_label.Model)")
         imp.add_argument("--activate", action="store_true", help="activate it at once")
 

@@ -124,7 +124,7 @@
     function render(slot, answer, file) {
         const out = el('div', {class: 'prodcat-explain'});
         const left = el('div');
-        left.appendChild(el('h3', {}, 'Top categories'));
+        left.appendChild(el('h2', {}, 'Top categories'));
         left.appendChild(bars(answer.labels));
         if (answer.auto_accept) {
             left.appendChild(el('p', {class: 'prodcat-decision'}, 'Sure enough to be filed automatically.'));
@@ -132,10 +132,10 @@
         out.appendChild(left);
         if (answer.explanation) {
             const why = el('div');
-            why.appendChild(el('h3', {}, 'Title words'));
+            why.appendChild(el('h2', {}, 'Title words'));
             why.appendChild(answer.explanation.tokens.length ? words(answer.explanation.tokens)
                 : el('p', {class: 'prodcat-decision'}, 'No title words.'));
-            why.appendChild(el('h3', {}, 'Photo regions'));
+            why.appendChild(el('h2', {}, 'Photo regions'));
             why.appendChild(heatMap(file, answer.explanation.regions));
             const share = answer.explanation.modality_weight;
             why.appendChild(el('p', {class: 'prodcat-explain__meta'},
