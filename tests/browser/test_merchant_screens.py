@@ -324,3 +324,24 @@ def test_try_it_with_two_products_and_a_bad_file(
     assert_no_horizontal_scroll(screen)
     shoot(screen, "try-it")
     assert_accessible(screen, "try it")
+
+
+def test_the_records_screens_pass_axe(
+    screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion
+):
+    """The batches and the decision trail, on both screens: no serious or critical axe
+    finding."""
+    from prodcat_django import services
+
+    suggestion = make_suggestion("Leather ankle boots", [("Shoes", 0.9)])
+    log_in(screen, live_server.url)
+    services.accept(suggestion, user=User.objects.get(username="merchant"))
+    services.request_suggestions(Product.objects.all())
+    for url, name in (
+        ("/admin/prodcat_django/suggestionbatch/", "batch-list"),
+        ("/admin/prodcat_django/suggestiondecision/", "decision-list"),
+    ):
+        screen.goto(f"{live_server.url}{url}")
+        assert screen.locator("#result_list tbody tr").count() == 1
+        shoot(screen, name)
+        assert_accessible(screen, name)
