@@ -130,7 +130,6 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         "current_category",
         "decide",
         "status_display",
-        "created",
     ]
     list_display_links = ["product_title"]
     list_filter = [

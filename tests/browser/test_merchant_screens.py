@@ -71,6 +71,15 @@ def assert_no_horizontal_scroll(page: Any) -> None:
     assert overflow <= 1, f"the page scrolls sideways by {overflow}px"
 
 
+def assert_no_hidden_columns(page: Any) -> None:
+    """The list's table is not wider than its box (the admin would scroll it sideways)."""
+    hidden = page.evaluate(
+        "(() => { const r = document.querySelector('#changelist .results');"
+        " return r.scrollWidth - r.clientWidth; })()"
+    )
+    assert hidden <= 1, f"{hidden}px of the list are out of sight"
+
+
 def assert_contrast(page: Any, selector: str) -> None:
     for element in page.locator(selector).all():
         ratio = element.evaluate(CONTRAST_JS)
@@ -149,6 +158,7 @@ def test_product_list_and_per_row_accept(
     unsure_row = screen.locator("#result_list tbody tr", has_text="Odd thing")
     assert_fits(screen, "#result_list tbody tr .prodcat-cell")
     assert_no_horizontal_scroll(screen)
+    assert_no_hidden_columns(screen)
     high = sure_row.locator(".prodcat-confidence")
     low = unsure_row.locator(".prodcat-confidence")
     assert "confidence--high" in high.get_attribute("class")
@@ -191,6 +201,7 @@ def test_per_row_accept_in_the_review_list(
     assert rows.count() == 2  # what needs review; the waiting one is one click away
     assert_fits(screen, "#result_list tbody tr .prodcat-decide")
     assert_no_horizontal_scroll(screen)
+    assert_no_hidden_columns(screen)
     assert_contrast(screen, ".prodcat-status")
     shoot(screen, "review-list")
     assert_accessible(screen, "review list")
