@@ -6,7 +6,7 @@
 #   4. pytest on SQLite (unit, admin, API, ML, browser), then the end-to-end suite on
 #      PostgreSQL + Redis (+ RabbitMQ) with a real Celery worker and the shipped model, then
 #      the fault-injection suite (tests/faults: a private Redis it kills, freezes and restarts,
-#      killed workers, crashing and hanging inputs; about 8 minutes).
+#      killed workers, crashing and hanging inputs; 616 s on a shared 2-core machine).
 # With CI=true a missing service fails the run; elsewhere those tests skip and say what to start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
