@@ -1,8 +1,11 @@
 """System checks (``manage.py check``), ids ``prodcat.E0xx`` (errors) and ``prodcat.W0xx``.
 
 - W001 no model registered with ``prodcat_django.register()``
-- E001 a registered field does not exist on the model
-- E002 a registered field has the wrong type
+- E001 what ``register()`` checks at once (fields that do not exist or have the wrong type, an
+  adapter missing a method): it raises ``ImproperlyConfigured`` then, since Celery workers
+  never run the checks; this repeats it for an adapter changed since
+- E002 what needs loaded apps: a category model or related input model that cannot be
+  resolved, a ``category_model=`` that is not the category field's target
 - E003 the checkpoint is missing, unreadable or fails the loader's validation (hashes, the
   safetensors header, the classifier head against the labels, no symlink out of the folder)
 - W004 the ML packages are missing (this process can queue but not run suggestions)
@@ -33,8 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from django.core import checks
-from django.core.exceptions import FieldDoesNotExist
-from django.db import models
 
 from prodcat_django.conf import prodcat_settings
 
@@ -45,84 +46,27 @@ _checkpoint_cache: dict[tuple[str, tuple[float, ...]], str | None] = {}
 
 @checks.register("prodcat")
 def check_registry(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from prodcat_django.registry import registered_specs
+    from prodcat_django.registry import registered_adapters
 
-    specs = registered_specs()
-    if not specs:
+    adapters = registered_adapters()
+    if not adapters:
         return [
             checks.Warning(
                 "No product model is registered with prodcat_django.",
                 hint="Call prodcat_django.register(Product, title_field=..., image_field=..., "
-                "category_field=...) in your models.py or AppConfig.ready().",
+                "category_field=...) or register(Product, adapter=...) in your models.py or "
+                "AppConfig.ready().",
                 id="prodcat.W001",
             )
         ]
     errors: list[checks.CheckMessage] = []
-    for spec in specs:
-        errors.extend(_check_spec(spec))
-    return errors
-
-
-def _check_spec(spec: Any) -> list[checks.CheckMessage]:
-    errors: list[checks.CheckMessage] = []
-    expected = {
-        "title_field": (spec.title_field, (models.CharField, models.TextField), "a text field"),
-        "category_field": (
-            spec.category_field,
-            (models.ForeignKey,),
-            "a ForeignKey to the category model",
-        ),
-    }
-    if spec.image_field:
-        expected["image_field"] = (spec.image_field, (models.FileField,), "an ImageField/FileField")
-    for option, (name, types, description) in expected.items():
-        try:
-            model_field = spec.model._meta.get_field(name)
-        except FieldDoesNotExist:
-            errors.append(
-                checks.Error(
-                    f"{spec.label} has no field {name!r} ({option} of prodcat_django.register).",
-                    hint=f"Pass the name of {description} of {spec.label} as {option}=.",
-                    obj=spec.model,
-                    id="prodcat.E001",
-                )
-            )
-            continue
-        if not isinstance(model_field, types):
-            errors.append(
-                checks.Error(
-                    f"{spec.label}.{name} is a {type(model_field).__name__}; {option} must be "
-                    f"{description}.",
-                    hint=f"Register a different field as {option}=.",
-                    obj=spec.model,
-                    id="prodcat.E002",
-                )
-            )
-    if spec.category_model_override is not None and not errors:
-        try:
-            category_model = spec.category_model
-        except (LookupError, ValueError) as exc:
-            errors.append(
-                checks.Error(
-                    f"category_model of {spec.label} cannot be resolved: {exc}",
-                    hint="Pass the category model class or its 'app_label.ModelName'.",
-                    obj=spec.model,
-                    id="prodcat.E002",
-                )
-            )
-        else:
-            target = spec.model._meta.get_field(spec.category_field).related_model
-            if target is not category_model:
-                errors.append(
-                    checks.Error(
-                        f"{spec.label}.{spec.category_field} points to "
-                        f"{target._meta.label}, not to category_model "
-                        f"{category_model._meta.label}.",
-                        hint="Drop category_model= (it is inferred) or fix it.",
-                        obj=spec.model,
-                        id="prodcat.E002",
-                    )
-                )
+    for adapter in adapters:
+        problems = adapter.problems()
+        errors.extend(
+            checks.Error(problem, obj=adapter.model, id="prodcat.E001") for problem in problems
+        )
+        if not problems:
+            errors.extend(adapter.check())
     return errors
 
 
@@ -283,7 +227,7 @@ def check_broker_options(app_configs: Any = None, **kwargs: Any) -> list[checks.
 def check_label_coverage(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     from django.db import DatabaseError
 
-    from prodcat_django.registry import registered_specs
+    from prodcat_django.registry import registered_adapters
     from prodcat_django.training.labels import LabelResolver, category_label
     from prodcat_django.training.store import active_version, builtin_checkpoint
 
@@ -303,9 +247,11 @@ def check_label_coverage(app_configs: Any = None, **kwargs: Any) -> list[checks.
             name, labels = info.name, list(info.labels)
         else:
             name, labels = row.name, list(row.label_map)
-        for spec in registered_specs():
+        for spec in registered_adapters():
             if row is not None and row.product_model and row.product_model != spec.label:
                 continue
+            if spec.category_model is None or not spec.category_field:
+                continue  # category names, or no queryable category field
             resolver = LabelResolver(row, name, spec.category_model, record=False)
             coverage = resolver.coverage(labels, filed_categories(spec))
             if coverage["unmatched_labels"]:
@@ -341,10 +287,11 @@ def check_label_coverage(app_configs: Any = None, **kwargs: Any) -> list[checks.
 
 def filed_categories(spec: Any) -> list[Any]:
     """The categories products are filed under (all categories when none is)."""
-    field = spec.model._meta.get_field(spec.category_field)
+    lookup = spec.category_field
     used = (
-        spec.model._default_manager.exclude(**{f"{field.attname}__isnull": True})
-        .values_list(field.attname, flat=True)
+        spec.model._default_manager.exclude(**{f"{lookup}__isnull": True})
+        .order_by()
+        .values_list(lookup, flat=True)
         .distinct()
     )
     manager = spec.category_model._default_manager

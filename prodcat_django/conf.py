@@ -61,6 +61,18 @@ DEFAULTS: dict[str, Any] = {
     "TIME_LIMIT_BASE": 120.0,
     # Dotted path of ``matcher(label: str, category_model) -> category instance | None``.
     "CATEGORY_MATCHER": "prodcat_django.matching.match_by_name_or_slug",
+    # {label: "Parent > Child"}: the category path a model label means, where several
+    # categories of a tree carry the label's name (the default matcher reads it).
+    "LABEL_PATHS": {},
+    # Images at URLs (an adapter's ImageSource.from_url), fetched by the worker only:
+    # allowed schemes; allowed hosts (None = any host with public addresses only; a list =
+    # only these, "cdn.example.com" exactly or ".example.com" with subdomains; a host named
+    # exactly may have a private address, e.g. "127.0.0.1"); seconds for the whole download;
+    # redirects followed (each checked the same way). MAX_UPLOAD_BYTES caps the size.
+    "IMAGE_URL_SCHEMES": ("https",),
+    "IMAGE_URL_HOSTS": None,
+    "IMAGE_URL_TIMEOUT": 10.0,
+    "IMAGE_URL_MAX_REDIRECTS": 3,
     # Seconds the web process waits for the broker before giving up (the suggestion then
     # stays pending and the sweep sends it later).
     "BROKER_TIMEOUT": 2.0,

@@ -1,10 +1,12 @@
 """Fingerprints of a product's classifier inputs: a new suggestion only when they change.
 
-``sha256`` over a versioned encoding of the normalised title (Unicode NFC, whitespace runs
-collapsed, stripped; case kept) and the raw bytes of the image file, read through the field's
-storage in chunks. A product without an image, and one whose image file is missing from the
-storage, get the "no image" encoding: the worker cannot read a missing file either, and the
-suggestion is redone once a readable file is saved. Cheap, and never imports torch.
+``sha256`` over a versioned encoding of the normalised text (the adapter's ``get_text``:
+Unicode NFC, whitespace runs collapsed, stripped; case kept) and the image: the raw bytes of a
+stored file, read through its storage in chunks, or, for an image at a URL, only its identity
+(URL, ETag, Last-Modified): the web process never downloads it. A product without an image,
+and one whose image file is missing from the storage, get the "no image" encoding: the worker
+cannot read a missing file either, and the suggestion is redone once a readable file is saved.
+Cheap, and never imports torch.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import re
 import unicodedata
 from typing import IO, TYPE_CHECKING, Any
 
-from prodcat_django.registry import ProductSpec, get_spec
+from prodcat_django.registry import get_adapter
 
 if TYPE_CHECKING:
     from django.db import models
+
+    from prodcat_django.adapters import ImageSource, ProductAdapter
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +36,20 @@ def normalize_title(title: str | None) -> str:
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", title or "")).strip()
 
 
-def compute_fingerprint(title: str | None, image: bytes | IO[bytes] | None) -> str:
-    """Hex sha256 of ``title`` and ``image`` (bytes, a binary file object, or None)."""
+def compute_fingerprint(
+    title: str | None, image: bytes | IO[bytes] | None, *, image_identity: str | None = None
+) -> str:
+    """Hex sha256 of ``title`` and ``image`` (bytes, a binary file object, or None), or of
+    ``title`` and ``image_identity`` (a remote image's URL/ETag/Last-Modified)."""
     digest = hashlib.sha256()
     encoded = normalize_title(title).encode("utf-8")
     digest.update(b"prodcat-fingerprint-v%d\0" % FINGERPRINT_VERSION)
     digest.update(b"title:%d:" % len(encoded) + encoded)
-    if image is None:
+    if image_identity is not None:
+        # Not a prefix of the bytes encoding below ("image-url:" vs "image:").
+        ref = image_identity.encode("utf-8")
+        digest.update(b"\0image-url:%d:" % len(ref) + ref)
+    elif image is None:
         digest.update(b"\0image:none")
     else:
         digest.update(b"\0image:")
@@ -50,26 +61,36 @@ def compute_fingerprint(title: str | None, image: bytes | IO[bytes] | None) -> s
     return digest.hexdigest()
 
 
-def product_fingerprint(product: models.Model, spec: ProductSpec | None = None) -> str:
-    """The fingerprint of a registered product's current title and image file."""
-    if spec is None:
-        spec = get_spec(product)
-    field_file = spec.get_image(product)
-    title = spec.get_title(product)
-    if not field_file:
-        return compute_fingerprint(title, None)
+def fingerprint_of(text: str, source: ImageSource | None, data: bytes | None = None) -> str:
+    """The fingerprint of ``text`` and an image ``source``; ``data`` are its bytes when the
+    caller read them already (the worker), else a local image is read here."""
+    if source is None:
+        return compute_fingerprint(text, None)
+    if source.is_remote:
+        return compute_fingerprint(text, None, image_identity=source.identity())
+    if data is not None:
+        return compute_fingerprint(text, data)
+    with source.open() as fh:
+        return compute_fingerprint(text, fh)
+
+
+def product_fingerprint(product: models.Model, adapter: ProductAdapter | None = None) -> str:
+    """The fingerprint of a registered product's current text and image."""
+    if adapter is None:
+        adapter = get_adapter(product)
+    text = adapter.get_text(product)
+    source = adapter.get_image(product)
     try:
-        with field_file.storage.open(field_file.name, "rb") as fh:
-            return compute_fingerprint(title, fh)
+        return fingerprint_of(text, source)
     except (FileNotFoundError, OSError) as exc:
         logger.warning(
             "prodcat: image %r of %s pk=%s is unreadable (%s); fingerprinting it as no image",
-            field_file.name,
-            spec.label,
+            source.describe() if source is not None else None,
+            adapter.label,
             product.pk,
             exc,
         )
-        return compute_fingerprint(title, None)
+        return compute_fingerprint(text, None)
 
 
 class ImageFileTooLarge(Exception):
@@ -81,17 +102,21 @@ class ImageFileTooLarge(Exception):
 
 
 def read_image_bytes(
-    product: Any, spec: ProductSpec, *, max_bytes: int | None = None
+    product: Any, adapter: ProductAdapter, *, max_bytes: int | None = None
 ) -> bytes | None:
-    """The image file's bytes through its storage, or None when there is no image.
-
-    Reads at most ``max_bytes`` + 1 bytes and raises :class:`ImageFileTooLarge` past the limit,
-    so a huge file never lands in the worker's memory.
-    """
-    field_file = spec.get_image(product)
-    if not field_file:
+    """The product's image bytes, or None when it has no image: a storage read (at most
+    ``max_bytes`` + 1 bytes, :class:`ImageFileTooLarge` past the limit, so a huge file never
+    lands in the worker's memory), or the worker's guarded fetch of a URL (capped at
+    ``max_bytes``, default ``MAX_UPLOAD_BYTES``). ``OSError`` when it cannot be read."""
+    source = adapter.get_image(product)
+    if source is None:
         return None
-    with field_file.storage.open(field_file.name, "rb") as fh:
+    if source.is_remote:
+        from prodcat_django.conf import prodcat_settings
+
+        limit = int(prodcat_settings.MAX_UPLOAD_BYTES if max_bytes is None else max_bytes)
+        return source.read(max_bytes=limit)
+    with source.open() as fh:
         if max_bytes is None:
             return fh.read()
         data = fh.read(max_bytes + 1)

@@ -1,31 +1,35 @@
-"""Which shop models are products, and which of their fields prodcat reads and writes.
+"""Which shop models are products, and the adapter that reads and writes each.
 
 ``prodcat_django.register(Product, title_field="title", image_field="photo",
-category_field="category")`` works for models the shop owns (call it at the end of its
-``models.py``) and for third-party models it cannot edit (call it from an ``AppConfig.ready()``),
-like django-simple-history's ``register()``. It
+category_field="category")`` (the built-in :class:`~prodcat_django.adapters.FieldAdapter`) or
+``prodcat_django.register(Product, adapter=MyAdapter)`` (a
+:class:`~prodcat_django.adapters.ProductAdapter` subclass) works for models the shop owns
+(call it at the end of its ``models.py``) and for third-party models it cannot edit (call it
+from an ``AppConfig.ready()``), like django-simple-history's ``register()``. It
 
-- records a :class:`ProductSpec` for the model,
+- checks what it can at once (field names and types, the adapter's methods) and raises
+  ``ImproperlyConfigured`` with a clear message: Celery workers never run ``manage.py check``.
+  What needs other apps loaded (a category model named by string, related input models) is
+  left to the system checks;
+- records the adapter for the model;
 - adds a read-only attribute (default ``category_suggestion``) returning the product's current
-  :class:`~prodcat_django.models.CategorySuggestion` or ``None``,
+  :class:`~prodcat_django.models.CategorySuggestion` or ``None``;
 - from then on, the ``post_save``/``post_delete`` receivers of :mod:`prodcat_django.signals`
-  (connected once by ``AppConfig.ready()``) act on the model and its proxies.
-
-Field names are checked by the system checks (``prodcat.E001``/``E002``), not here, because a
-model may be registered before its related models are loaded.
+  (connected once by ``AppConfig.ready()``) act on the model, its proxies, and the models of
+  its adapter's ``related_inputs``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-if TYPE_CHECKING:
-    from django.contrib.contenttypes.models import ContentType
+from prodcat_django.adapters import FieldAdapter, ProductAdapter
 
+if TYPE_CHECKING:
+    from prodcat_django.adapters import RelatedInput
     from prodcat_django.models import CategorySuggestion
 
 
@@ -35,57 +39,6 @@ class AlreadyRegistered(ImproperlyConfigured):
 
 class NotRegistered(LookupError):
     """The model (or the instance's model) is not registered with prodcat."""
-
-
-@dataclass(frozen=True)
-class ProductSpec:
-    """How prodcat reads a registered product model."""
-
-    model: type[models.Model]
-    title_field: str
-    category_field: str
-    image_field: str | None = None
-    category_model_override: type[models.Model] | str | None = None
-    suggestion_attr: str = "category_suggestion"
-
-    @property
-    def label(self) -> str:
-        """``app_label.ModelName``, as the ``--model`` option of the commands takes it."""
-        return self.model._meta.label
-
-    @property
-    def category_model(self) -> type[models.Model]:
-        """The shop's category model: the explicit one, else the category FK's target."""
-        target = self.category_model_override
-        if target is None:
-            target = self.model._meta.get_field(self.category_field).related_model
-        if isinstance(target, str):
-            from django.apps import apps
-
-            target = apps.get_model(target)
-        if target is None:
-            raise ImproperlyConfigured(
-                f"{self.label}.{self.category_field} is not a relation; pass category_model= "
-                "to prodcat_django.register()"
-            )
-        return target
-
-    @property
-    def content_type(self) -> ContentType:
-        """The model's content type (cached by Django after the first lookup)."""
-        from django.contrib.contenttypes.models import ContentType
-
-        return ContentType.objects.get_for_model(self.model, for_concrete_model=True)
-
-    def get_title(self, product: models.Model) -> str:
-        return str(getattr(product, self.title_field) or "")
-
-    def get_image(self, product: models.Model) -> Any:
-        """The image ``FieldFile`` (falsy when empty), or None when no image field is set."""
-        return getattr(product, self.image_field) if self.image_field else None
-
-    def get_category_pk(self, product: models.Model) -> Any:
-        return getattr(product, self.model._meta.get_field(self.category_field).attname)
 
 
 class CurrentSuggestionDescriptor:
@@ -118,19 +71,24 @@ class CurrentSuggestionDescriptor:
         )
 
 
-_registry: dict[type[models.Model], ProductSpec] = {}
+_registry: dict[type[models.Model], ProductAdapter] = {}
+# Related input model -> [(adapter, related input)], built on first use once apps are loaded.
+_related_index: dict[type[models.Model], list[tuple[ProductAdapter, RelatedInput]]] | None = None
 
 
 def register(
     model: type[models.Model],
+    adapter: type[ProductAdapter] | None = None,
     *,
-    title_field: str,
-    category_field: str,
+    title_field: str | tuple[str, ...] | list[str] | None = None,
+    category_field: str | None = None,
     image_field: str | None = None,
     category_model: type[models.Model] | str | None = None,
     suggestion_attr: str = "category_suggestion",
-) -> ProductSpec:
-    """Register ``model`` as a product model; see the module docstring. Returns its spec."""
+    placeholder_categories: tuple[str, ...] | list[str] = (),
+) -> ProductAdapter:
+    """Register ``model`` as a product model; see the module docstring. Give either
+    ``adapter`` (a ProductAdapter subclass) or the field names. Returns the adapter."""
     if not (isinstance(model, type) and issubclass(model, models.Model)):
         raise TypeError(f"prodcat_django.register() takes a model class, not {model!r}")
     if model._meta.abstract or model._meta.proxy:
@@ -144,34 +102,61 @@ def register(
             f"{model._meta.label} already has an attribute {suggestion_attr!r}; pass another "
             "suggestion_attr= to prodcat_django.register()"
         )
-    spec = ProductSpec(
-        model=model,
-        title_field=title_field,
-        category_field=category_field,
-        image_field=image_field,
-        category_model_override=category_model,
-        suggestion_attr=suggestion_attr,
-    )
+    options: dict[str, Any] = {"suggestion_attr": suggestion_attr, "category_model": category_model}
+    fields_given = any(v is not None for v in (title_field, category_field, image_field))
+    if adapter is not None:
+        if fields_given or placeholder_categories:
+            raise TypeError(
+                "prodcat_django.register() takes an adapter or field names, not both: the "
+                "adapter reads the fields itself"
+            )
+        if not (isinstance(adapter, type) and issubclass(adapter, ProductAdapter)):
+            raise TypeError(
+                f"adapter= takes a subclass of prodcat_django.adapters.ProductAdapter, not "
+                f"{adapter!r}"
+            )
+        instance = adapter(model, **options)
+    else:
+        if title_field is None or category_field is None:
+            raise TypeError(
+                "prodcat_django.register() needs title_field= and category_field= (and "
+                "optionally image_field=), or adapter=ProductAdapterSubclass"
+            )
+        instance = FieldAdapter(
+            model,
+            title_field=title_field,
+            category_field=category_field,
+            image_field=image_field,
+            placeholder_categories=placeholder_categories,
+            **options,
+        )
+    problems = instance.problems()
+    if problems:
+        raise ImproperlyConfigured(
+            f"prodcat_django.register({model._meta.label}): " + " ".join(problems)
+        )
     setattr(model, suggestion_attr, CurrentSuggestionDescriptor(suggestion_attr))
-    _registry[model] = spec
-    return spec
+    _registry[model] = instance
+    _forget_related_index()
+    return instance
 
 
 def unregister(model: type[models.Model]) -> None:
     """Undo :func:`register` (for tests and for shops replacing a third-party registration)."""
-    spec = _registry.pop(_concrete(model), None)
-    if spec is None:
+    adapter = _registry.pop(_concrete(model), None)
+    if adapter is None:
         raise NotRegistered(f"{model._meta.label} is not registered with prodcat_django")
-    if isinstance(spec.model.__dict__.get(spec.suggestion_attr), CurrentSuggestionDescriptor):
-        delattr(spec.model, spec.suggestion_attr)
+    if isinstance(adapter.model.__dict__.get(adapter.suggestion_attr), CurrentSuggestionDescriptor):
+        delattr(adapter.model, adapter.suggestion_attr)
+    _forget_related_index()
 
 
-def get_spec(model_or_instance: type[models.Model] | models.Model) -> ProductSpec:
-    """The spec of a registered model or of an instance of one; raises :class:`NotRegistered`."""
+def get_adapter(model_or_instance: type[models.Model] | models.Model) -> ProductAdapter:
+    """The adapter of a registered model or of an instance of one; raises NotRegistered."""
     model = model_or_instance if isinstance(model_or_instance, type) else type(model_or_instance)
     try:
         return _registry[_concrete(model)]
-    except KeyError:
+    except (KeyError, AttributeError):
         raise NotRegistered(
             f"{model._meta.label} is not registered with prodcat_django; call "
             "prodcat_django.register() for it"
@@ -183,17 +168,44 @@ def is_registered(model_or_instance: type[models.Model] | models.Model) -> bool:
     return _concrete(model) in _registry
 
 
-def registered_specs() -> list[ProductSpec]:
-    """All specs, in registration order."""
+def registered_adapters() -> list[ProductAdapter]:
+    """All adapters, in registration order."""
     return list(_registry.values())
 
 
-def get_spec_by_label(label: str) -> ProductSpec:
-    """The spec of ``app_label.ModelName`` (case-insensitive); raises :class:`NotRegistered`."""
-    for spec in _registry.values():
-        if spec.label.lower() == label.lower():
-            return spec
+def get_adapter_by_label(label: str) -> ProductAdapter:
+    """The adapter of ``app_label.ModelName`` (case-insensitive); raises NotRegistered."""
+    for adapter in _registry.values():
+        if adapter.label.lower() == label.lower():
+            return adapter
     raise NotRegistered(f"{label} is not a model registered with prodcat_django")
+
+
+def related_inputs_for(
+    model: type[models.Model],
+) -> list[tuple[ProductAdapter, RelatedInput]]:
+    """The adapters (and their related inputs) that a save or delete of ``model`` concerns."""
+    global _related_index
+    if _related_index is None:
+        from django.apps import apps
+
+        if not apps.ready:
+            return []
+        index: dict[type[models.Model], list[tuple[ProductAdapter, RelatedInput]]] = {}
+        for adapter in _registry.values():
+            for related in adapter.related_inputs:
+                try:
+                    target = related.resolve_model()
+                except (LookupError, ValueError):
+                    continue  # reported by the system checks (prodcat.E002)
+                index.setdefault(_concrete(target), []).append((adapter, related))
+        _related_index = index
+    return _related_index.get(_concrete(model), [])
+
+
+def _forget_related_index() -> None:
+    global _related_index
+    _related_index = None
 
 
 def _concrete(model: type[models.Model]) -> type[models.Model]:

@@ -1,10 +1,14 @@
 """Receivers that queue a suggestion when a registered product is saved or deleted.
 
 In the spirit of django-celery-beat's ``signals.py``. One ``post_save`` and one ``post_delete``
-receiver (fixed ``dispatch_uid``, connected by the first :func:`prodcat_django.register`) serve
-every registered model: ``post_save``'s sender is the class that saved, and a save through a
+receiver (fixed ``dispatch_uid``, connected by ``AppConfig.ready()``) serve every registered
+model and the models of its adapter's ``related_inputs`` (a product image saved or deleted
+after the product): ``post_save``'s sender is the class that saved, and a save through a
 proxy of a registered model (a "to review" admin, say) must be seen too; a receiver per model
-class would miss those. Unregistered senders cost one dict lookup.
+class would miss those. Unregistered senders cost two dict lookups.
+
+Several saves of one product's inputs in one transaction (the product, then its image formset)
+make one suggestion: see :func:`prodcat_django.services.request_suggestion`.
 
 ``QuerySet.bulk_create()`` and ``QuerySet.update()`` send no signals: after a bulk import, call
 ``services.request_suggestions(queryset)`` or run ``manage.py prodcat_backfill --only-missing``.
@@ -24,7 +28,7 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save
 
 from prodcat_django.conf import prodcat_settings
-from prodcat_django.registry import get_spec, is_registered
+from prodcat_django.registry import get_adapter, is_registered, related_inputs_for
 
 logger = logging.getLogger(__name__)
 
@@ -44,36 +48,66 @@ def product_saved(
     **kwargs: Any,
 ) -> None:
     """Request a suggestion unless this is a fixture load, auto-suggest is off, or the save
-    touched neither the title nor the image."""
-    if raw or not is_registered(sender) or not prodcat_settings.AUTO_SUGGEST:
+    touched no input (``update_fields`` outside the adapter's ``input_fields``)."""
+    if raw or not prodcat_settings.AUTO_SUGGEST:
         return
+    if is_registered(sender):
+        adapter = get_adapter(sender)
+        inputs = adapter.input_fields
+        if update_fields is None or inputs is None or set(inputs) & set(update_fields):
+            _request(instance, adapter.label)
+    for adapter, related in related_inputs_for(sender):
+        fields = related.fields
+        if (
+            update_fields is not None
+            and fields is not None
+            and not set(fields) & set(update_fields)
+        ):
+            continue
+        _request_for_related(adapter, related, instance)
+
+
+def product_deleted(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Retire the deleted product's current suggestion (history and decisions stay); a
+    deleted related input (an image) asks for a new suggestion of its product."""
+    if is_registered(sender):
+        from prodcat_django import services
+
+        try:
+            services.product_deleted(instance)
+        except Exception:
+            if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
+                raise
+            logger.exception("prodcat: could not retire the suggestions of a deleted product")
+    if prodcat_settings.AUTO_SUGGEST:
+        for adapter, related in related_inputs_for(sender):
+            _request_for_related(adapter, related, instance)
+
+
+def _request_for_related(adapter: Any, related: Any, instance: models.Model) -> None:
+    try:
+        product = related.product(instance)
+    except models.ObjectDoesNotExist:
+        return  # the product is being deleted with it
+    if product is None or product.pk is None:
+        return
+    if not isinstance(product, adapter.model):
+        product = adapter.model._default_manager.filter(pk=product.pk).first()
+        if product is None:
+            return
+    _request(product, adapter.label)
+
+
+def _request(product: models.Model, label: str) -> None:
     from prodcat_django import services
 
-    spec = get_spec(sender)
-    inputs = {spec.title_field, spec.image_field} - {None}
-    if update_fields is not None and not inputs & set(update_fields):
-        return
     try:
-        services.request_suggestion(instance)
+        services.request_suggestion(product)
     except Exception:
         if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
             raise
         logger.exception(
             "prodcat: could not request a suggestion for %s pk=%s; the product was saved",
-            spec.label,
-            instance.pk,
+            label,
+            product.pk,
         )
-
-
-def product_deleted(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    """Retire the deleted product's current suggestion (history and decisions stay)."""
-    if not is_registered(sender):
-        return
-    from prodcat_django import services
-
-    try:
-        services.product_deleted(instance)
-    except Exception:
-        if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
-            raise
-        logger.exception("prodcat: could not retire the suggestions of a deleted product")

@@ -76,3 +76,21 @@ def make_product(db: None) -> Callable[..., Product]:
         return product
 
     return make
+
+
+@pytest.fixture
+def commit_so_far(db: None) -> Callable[..., None]:
+    """The commit at the end of a request, for tests that run in one transaction: the
+    on-commit callbacks queued so far are dropped (or run, with ``execute=True``), so the next
+    save is a later request's, not a second save of the same transaction (which prodcat
+    coalesces into one suggestion)."""
+    from django.db import connection
+
+    def commit(*, execute: bool = False) -> None:
+        callbacks = [func for _, func, _ in connection.run_on_commit]
+        connection.run_on_commit = []
+        if execute:
+            for func in callbacks:
+                func()
+
+    return commit

@@ -30,6 +30,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "prodcat_django",
     "tests.testapp",
+    # The plain-shop shapes (tests/shapes) and the tree libraries two of them use.
+    "mptt",
+    "treebeard",
+    "tests.shapes",
 ]
 
 MIDDLEWARE = [

@@ -263,17 +263,17 @@ def undecided_products(queryset: QuerySet) -> QuerySet:
     """The products of ``queryset`` without a category and without an accepted or rejected
     current suggestion (the ones a bulk "Suggest categories" queues by default)."""
     from prodcat_django.models import DECIDED_STATUSES
-    from prodcat_django.registry import get_spec
+    from prodcat_django.registry import get_adapter
 
-    spec = get_spec(queryset.model)
+    adapter = get_adapter(queryset.model)
     decided = (
         CategorySuggestion.objects.filter(
-            content_type=spec.content_type, is_current=True, status__in=DECIDED_STATUSES
+            content_type=adapter.content_type, is_current=True, status__in=DECIDED_STATUSES
         )
         .annotate(product_pk=Cast("object_id", output_field=_pk_type(queryset.model)))
         .values("product_pk")
     )
-    return queryset.filter(**{f"{spec.category_field}__isnull": True}).exclude(pk__in=decided)
+    return adapter.uncategorized(queryset).exclude(pk__in=decided)
 
 
 def _pk_type(model: type[Model]) -> Any:
@@ -337,9 +337,9 @@ def enable_suggestions(target: admin.AdminSite | type[admin.ModelAdmin], model: 
     once the admin is registered, e.g. from your ``admin.py`` or ``AppConfig.ready()``.
     Idempotent; returns the ``ModelAdmin`` instance or class it changed.
     """
-    from prodcat_django.registry import get_spec
+    from prodcat_django.registry import get_adapter
 
-    get_spec(model)  # fail early, with a clear message, for an unregistered product model
+    get_adapter(model)  # fail early, with a clear message, for an unregistered product model
     if isinstance(target, admin.AdminSite):
         if not target.is_registered(model):
             raise admin.exceptions.NotRegistered(

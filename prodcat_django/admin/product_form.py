@@ -27,10 +27,11 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from prodcat_django import services
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.admin import health
 from prodcat_django.admin.display import confidence, merchant_status, percent, status_badge
 from prodcat_django.models import OPEN_STATUSES, CategorySuggestion, SuggestionStatus
-from prodcat_django.registry import ProductSpec, get_spec
+from prodcat_django.registry import get_adapter
 
 #: The form field "Use …" sets to the suggestion's id, so saving accepts it.
 USED_FIELD = "_prodcat_used_suggestion"
@@ -47,7 +48,7 @@ def panel(product: Model, admin_site: admin.AdminSite) -> SafeString:
 
 
 def panel_context(product: Model, admin_site: admin.AdminSite) -> dict[str, Any]:
-    spec = get_spec(product)
+    spec = get_adapter(product)
     suggestion = CategorySuggestion.objects.current_for(product).first()
     opts = product._meta
     context: dict[str, Any] = {
@@ -79,30 +80,24 @@ def panel_context(product: Model, admin_site: admin.AdminSite) -> dict[str, Any]
     return context
 
 
-def _chips(suggestion: CategorySuggestion, spec: ProductSpec) -> list[dict[str, Any]]:
+def _chips(suggestion: CategorySuggestion, spec: ProductAdapter) -> list[dict[str, Any]]:
     """The suggestion's labels, best first, each with the shop category it matches (the top
     one as the worker matched it, the others matched now)."""
-    from prodcat_django.matching import get_matcher
-
-    matcher = get_matcher()
     chips = []
     for i, item in enumerate(suggestion.labels or []):
         label, score = str(item.get("label", "")), item.get("score")
         if i == 0 and suggestion.category_pk:
-            category = spec.category_model._default_manager.filter(
-                pk=suggestion.category_pk
-            ).first()
+            key = suggestion.category_pk
         else:
-            category = matcher(label, spec.category_model) if label else None
-        chips.append(
-            {
-                "label": label,
-                "pct": percent(score),
-                "band": confidence(score),
-                "category_pk": "" if category is None else str(category.pk),
-                "category_name": "" if category is None else str(category),
-            }
-        )
+            category = spec.match_label(label) if label else None
+            key = "" if category is None else spec.category_key(category)
+        chips.append({"label": label, "pct": percent(score), "band": confidence(score), "key": key})
+    # The categories' labels (full paths in a tree) in one lookup for all chips.
+    labels = spec.category_labels([c["key"] for c in chips if c["key"]])
+    for chip in chips:
+        key = chip.pop("key")
+        chip["category_pk"] = key if key in labels else ""
+        chip["category_name"] = labels.get(key, "")
     return chips
 
 
@@ -123,7 +118,8 @@ def accept_used_suggestion(request: HttpRequest, product: Model, form: Any) -> N
     used = request.POST.get(USED_FIELD, "")
     if not used.isdigit() or product.pk is None:
         return
-    chosen = form.cleaned_data.get(get_spec(product).category_field)
+    field = get_adapter(product).category_field
+    chosen = form.cleaned_data.get(field) if field else None
     if not isinstance(chosen, Model):
         return
     category_pk = chosen.pk
@@ -145,7 +141,7 @@ def accept_used_suggestion(request: HttpRequest, product: Model, form: Any) -> N
 
 
 def _chip_categories(suggestion: CategorySuggestion, product: Model) -> set[str]:
-    return {c["category_pk"] for c in _chips(suggestion, get_spec(product)) if c["category_pk"]}
+    return {c["category_pk"] for c in _chips(suggestion, get_adapter(product)) if c["category_pk"]}
 
 
 def _reverse(admin_site: admin.AdminSite, name: str, pk: Any) -> str:

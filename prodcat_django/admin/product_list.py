@@ -41,9 +41,9 @@ def remember_row_context(products: list[Model], request: HttpRequest) -> None:
 
 def suggestion_cell(product: Model, admin_site: admin.AdminSite | None = None) -> SafeString:
     """The current suggestion of ``product`` for its list row (no query: prefetched)."""
-    from prodcat_django.registry import get_spec
+    from prodcat_django.registry import get_adapter
 
-    suggestion = getattr(product, get_spec(product).suggestion_attr)
+    suggestion = getattr(product, get_adapter(product).suggestion_attr)
     if suggestion is None:
         return format_html('<span class="prodcat-decision">{}</span>', _("no suggestion"))
     cell = status_badge(suggestion.status)

@@ -27,9 +27,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from prodcat_django import services
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.admin.display import status_badge
 from prodcat_django.models import CategorySuggestion
-from prodcat_django.registry import NotRegistered, ProductSpec, get_spec
+from prodcat_django.registry import NotRegistered, get_adapter
 
 #: The name of a row's category chooser: one per row, since the whole list form is posted.
 CATEGORY_FIELD = "prodcat_category_{pk}"
@@ -105,16 +106,16 @@ def _resolve(suggestion: CategorySuggestion, pk: str) -> Any:
     spec = _spec(suggestion)
     if spec is None:
         raise ValidationError(_("The product's model is no longer registered with prodcat."))
-    category = spec.category_model._default_manager.filter(pk=pk).first()
-    if category is None:
-        raise ValidationError(_("That category does not exist (any more)."))
-    return category
+    try:
+        return spec.resolve_category(pk)
+    except ValidationError:
+        raise ValidationError(_("That category does not exist (any more).")) from None
 
 
-def _spec(suggestion: CategorySuggestion) -> ProductSpec | None:
+def _spec(suggestion: CategorySuggestion) -> ProductAdapter | None:
     model = ContentType.objects.get_for_id(suggestion.content_type_id).model_class()
     try:
-        return get_spec(model) if model is not None else None
+        return get_adapter(model) if model is not None else None
     except NotRegistered:
         return None
 
@@ -127,15 +128,15 @@ def _title(suggestion: CategorySuggestion) -> str:
         product = None
     if product is None or spec is None:
         return _("product #%(id)s") % {"id": suggestion.object_id}
-    return spec.get_title(product) or _("product #%(id)s") % {"id": suggestion.object_id}
+    title = spec.get_text(product).split("\n", 1)[0]
+    return title or _("product #%(id)s") % {"id": suggestion.object_id}
 
 
 def _category(suggestion: CategorySuggestion, pk: str) -> str:
     spec = _spec(suggestion)
     if spec is None or not pk:
         return suggestion.label
-    category = spec.category_model._default_manager.filter(pk=pk).first()
-    return str(category) if category is not None else suggestion.label
+    return spec.category_labels([pk]).get(pk, suggestion.label)
 
 
 def _next_url(model_admin: admin.ModelAdmin, request: HttpRequest) -> str:

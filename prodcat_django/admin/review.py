@@ -26,6 +26,7 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
+    JsonResponse,
 )
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -35,6 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from prodcat_django import services
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.admin import health, quick_review, review_queue, try_it
 from prodcat_django.admin.display import (
     heat_map,
@@ -46,10 +48,10 @@ from prodcat_django.admin.display import (
 from prodcat_django.admin.filters import BatchFilter, PredictedLabelFilter, ScoreBandFilter
 from prodcat_django.admin.product import ADMIN_MEDIA, selection_context
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
-from prodcat_django.registry import NotRegistered, ProductSpec, get_spec
+from prodcat_django.registry import NotRegistered, get_adapter
 from prodcat_django.services.errors import without_paths
 
-__all__ = ["CategoryChoiceForm", "CategorySuggestionAdmin"]
+__all__ = ["CategoryAutocomplete", "CategoryChoiceForm", "CategorySuggestionAdmin"]
 
 #: Suggestions named on an intermediate page (the count covers the rest).
 SAMPLE_SIZE = 20
@@ -58,9 +60,9 @@ SAMPLE_SIZE = 20
 # --------------------------------------------------------------------------- helpers
 
 
-def _spec_for(suggestion: CategorySuggestion) -> ProductSpec | None:
+def _adapter_for(suggestion: CategorySuggestion) -> ProductAdapter | None:
     # get_for_id is served from ContentType's cache: no query per changelist row.
-    return _spec_for_ct(suggestion.content_type_id)
+    return _adapter_for_ct(suggestion.content_type_id)
 
 
 def _product(suggestion: CategorySuggestion) -> Model | None:
@@ -71,24 +73,20 @@ def _product(suggestion: CategorySuggestion) -> Model | None:
         return None
 
 
-def _image_url(product: Model | None, spec: ProductSpec | None) -> str | None:
-    if product is None or spec is None:
+def _image_url(product: Model | None, adapter: ProductAdapter | None) -> str | None:
+    # A URL image is shown from its URL by the browser; nothing is downloaded here.
+    if product is None or adapter is None:
         return None
-    image = spec.get_image(product)
-    if not image:
-        return None
-    try:
-        return image.url
-    except (ValueError, NotImplementedError):
-        return None
+    source = adapter.get_image(product)
+    return source.display_url if source is not None else None
 
 
-def _category_names(spec: ProductSpec | None, pks: Iterable[str]) -> dict[str, str]:
-    wanted = {pk for pk in pks if pk}
-    if spec is None or not wanted:
+def _category_names(adapter: ProductAdapter | None, keys: Iterable[str]) -> dict[str, str]:
+    """Labels (full paths in a tree) of category keys, constant queries."""
+    wanted = sorted({key for key in keys if key})
+    if adapter is None or not wanted:
         return {}
-    objects = spec.category_model._default_manager.filter(pk__in=wanted)
-    return {str(obj.pk): str(obj) for obj in objects}
+    return adapter.category_labels(wanted)
 
 
 def _short_time(value: Any) -> str:
@@ -105,18 +103,53 @@ def _summarize_errors(errors: list[str]) -> str:
     )
 
 
-class CategoryChoiceForm(forms.Form):
-    """The "reject with a chosen category" page: the shop's categories, one to choose."""
+class CategoryAutocomplete(forms.TextInput):
+    """A text input that offers the shop's categories as the merchant types (fetched from the
+    review admin's category search, a few at a time), so a page with thousands of categories
+    renders without listing them. Without JavaScript a path, name or id typed in still works."""
 
-    category = forms.ModelChoiceField(
-        queryset=None,
+    template_name = "django/forms/widgets/text.html"
+
+    def __init__(self, search_url: str, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            {
+                "autocomplete": "off",
+                "data-prodcat-category-search": search_url,
+                "placeholder": _("Type a category name or path"),
+                "size": 40,
+                **(attrs or {}),
+            }
+        )
+
+    @property
+    def media(self) -> forms.Media:
+        return forms.Media(js=["prodcat_django/category_autocomplete.js"])
+
+
+class CategoryChoiceForm(forms.Form):
+    """The "reject with a chosen category" forms: one category of the product's adapter, typed
+    (with the autocomplete) as a path (``"Footwear > Heels"``), a name or an id."""
+
+    category = forms.CharField(
         label=gettext_lazy("Correct category"),
-        help_text=gettext_lazy("The products are filed under this category."),
+        help_text=gettext_lazy(
+            "The products are filed under this category (a name, or the full path)."
+        ),
+        max_length=500,
     )
 
-    def __init__(self, *args: Any, category_model: type[Model], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, adapter: ProductAdapter, search_url: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].queryset = category_model._default_manager.all()
+        self.adapter = adapter
+        self.fields["category"].widget = CategoryAutocomplete(search_url)
+
+    def clean_category(self) -> Any:
+        try:
+            return self.adapter.resolve_category(self.cleaned_data["category"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
 
 
 # --------------------------------------------------------------------------- suggestions
@@ -202,6 +235,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                     "prodcat_django/quick_review.js",
                     "prodcat_django/review_keys.js",
                     "prodcat_django/list_cards.js",
+                    "prodcat_django/category_autocomplete.js",
                 ]
             )
         )
@@ -247,15 +281,16 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("photo"))
     def thumbnail(self, obj: CategorySuggestion) -> str:
         product = _product(obj)
-        return thumbnail(_image_url(product, _spec_for(obj)), str(product or ""))
+        return thumbnail(_image_url(product, _adapter_for(obj)), str(product or ""))
 
     @admin.display(description=gettext_lazy("product"))
     def product_title(self, obj: CategorySuggestion) -> str:
         product = _product(obj)
-        spec = _spec_for(obj)
-        if product is None or spec is None:
+        adapter = _adapter_for(obj)
+        if product is None or adapter is None:
             return _("(deleted product #%(id)s)") % {"id": obj.object_id}
-        return spec.get_title(product) or _("(untitled #%(id)s)") % {"id": obj.object_id}
+        title = adapter.get_text(product).split("\n", 1)[0]
+        return title or _("(untitled #%(id)s)") % {"id": obj.object_id}
 
     @admin.display(description=gettext_lazy("suggestion"), ordering="score")
     def top_labels(self, obj: CategorySuggestion) -> str:
@@ -310,7 +345,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("photo"))
     def product_photo(self, obj: CategorySuggestion) -> str:
         product = _product(obj)
-        return thumbnail(_image_url(product, _spec_for(obj)), str(product or ""), size=160)
+        return thumbnail(_image_url(product, _adapter_for(obj)), str(product or ""), size=160)
 
     @admin.display(description=gettext_lazy("product"))
     def product_link(self, obj: CategorySuggestion) -> str:
@@ -343,7 +378,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             return _("No shop category is called “%(label)s”; file it under one yourself.") % {
                 "label": obj.label
             }
-        names = _category_names(_spec_for(obj), [obj.category_pk])
+        names = _category_names(_adapter_for(obj), [obj.category_pk])
         return names.get(obj.category_pk, f"#{obj.category_pk}")
 
     @admin.display(description=gettext_lazy("filed automatically"))
@@ -354,7 +389,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     def correction(self, obj: CategorySuggestion) -> str:
         if not obj.correction_pk:
             return "—"
-        names = _category_names(_spec_for(obj), [obj.correction_pk])
+        names = _category_names(_adapter_for(obj), [obj.correction_pk])
         return names.get(obj.correction_pk, f"#{obj.correction_pk}")
 
     @admin.display(description=gettext_lazy("history"))
@@ -363,7 +398,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         if not decisions:
             return "—"
         names = _category_names(
-            _spec_for(obj),
+            _adapter_for(obj),
             [pk for d in decisions for pk in (d.category_pk, d.previous_category_pk)],
         )
         return format_html(
@@ -414,7 +449,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def _review_context(self, request: HttpRequest, obj: CategorySuggestion) -> dict[str, Any]:
-        spec = _spec_for(obj)
+        adapter = _adapter_for(obj)
         reviewable = obj.is_current and obj.status in (
             SuggestionStatus.READY,
             SuggestionStatus.FAILED,
@@ -425,7 +460,9 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         # A human decision is only changed on purpose: its buttons say so and post override.
         human_decided = obj.is_decided and not obj.auto_accepted
         product = _product(obj)
-        current = "" if product is None or spec is None else spec.get_category_pk(product)
+        current = (
+            "" if product is None or adapter is None else adapter.current_category_key(product)
+        )
         current = "" if current in (None, "") else str(current)
         category_changed = (
             not obj.is_decided
@@ -436,7 +473,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         return {
             "allowed": self.has_review_permission(request),
             "may_set_category": services.can_set_category(request.user, obj),
-            "reviewable": reviewable and spec is not None,
+            "reviewable": reviewable and adapter is not None,
             # A decided suggestion does not offer the same decision again; a human decision
             # is changed only on purpose (override).
             "can_accept": bool(obj.category_pk)
@@ -455,7 +492,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             "can_reject": obj.status != SuggestionStatus.REJECTED,
             "override": human_decided,
             "category_changed": category_changed,
-            "current_category": _category_names(spec, [current]).get(current, current),
+            "current_category": _category_names(adapter, [current]).get(current, current),
             "can_retry": obj.is_current
             and obj.status == SuggestionStatus.FAILED
             and self.has_retry_permission(request, obj),
@@ -463,20 +500,30 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 f"{self.admin_site.name}:prodcat_django_categorysuggestion_review",
                 args=[obj.pk],
             ),
-            "form": CategoryChoiceForm(category_model=spec.category_model) if spec else None,
+            "form": (
+                CategoryChoiceForm(
+                    adapter=adapter, search_url=self._search_url(obj.content_type_id)
+                )
+                if adapter
+                else None
+            ),
         }
 
     def has_retry_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """``change`` permission on the product model (of ``obj``, or of any registered one)."""
-        from prodcat_django.registry import registered_specs
+        from prodcat_django.registry import registered_adapters
 
         user = request.user
         if obj is not None:
-            spec = _spec_for(obj)
-            models_ = [spec.model] if spec is not None else []
+            adapter = _adapter_for(obj)
+            models_ = [adapter.model] if adapter is not None else []
         else:
-            models_ = [spec.model for spec in registered_specs()]
+            models_ = [a.model for a in registered_adapters()]
         return any(user.has_perm(services.change_permission(m)) for m in models_)
+
+    def _search_url(self, content_type_id: int) -> str:
+        url = reverse(f"{self.admin_site.name}:prodcat_django_categorysuggestion_categories")
+        return f"{url}?content_type={content_type_id}"
 
     # --- extra views: explanation fragment, single review --------------------------------
 
@@ -495,6 +542,11 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             ),
             *quick_review.urls(self),
             *try_it.urls(self),
+            path(
+                "categories/",
+                wrap(self.category_search_view),
+                name="prodcat_django_categorysuggestion_categories",
+            ),
             *super().get_urls(),
         ]
 
@@ -511,12 +563,12 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             context["error"] = " ".join(exc.messages)
         else:
             product = _product(obj)
-            spec = _spec_for(obj)
+            adapter = _adapter_for(obj)
             share = explanation.modality_weight or {}
             context.update(
                 tokens=token_weights(explanation.tokens),
                 heat_map=heat_map(
-                    _image_url(product, spec), explanation.regions, str(product or "")
+                    _image_url(product, adapter), explanation.regions, str(product or "")
                 ),
                 labels=score_bars(list(explanation.labels)),
                 text_share=round(100 * float(share.get("text", 0.0))),
@@ -541,6 +593,21 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/prodcat_django/categorysuggestion/explanation.html", context
         )
+
+    def category_search_view(self, request: HttpRequest) -> HttpResponse:
+        """``?content_type=<id>&q=<term>``: up to 20 categories of that product type whose
+        label contains the term, as ``{"results": [{"key", "label"}]}`` (constant queries)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            adapter = _adapter_for_ct(int(request.GET.get("content_type", "")))
+        except ValueError:
+            adapter = None
+        if adapter is None:
+            return JsonResponse({"error": _("Unknown product type.")}, status=400)
+        term = request.GET.get("q", "").strip()[:200]
+        results = adapter.search_categories(term) if term else []
+        return JsonResponse({"results": [{"key": k, "label": lab} for k, lab in results]})
 
     def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Accept or reject one suggestion from its change page (POST only)."""
@@ -589,14 +656,13 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             elif decision in {"reject", "correct"}:
                 category = None
                 if decision == "correct":
-                    spec = _spec_for(obj)
-                    form = CategoryChoiceForm(
-                        request.POST, category_model=spec.category_model if spec else Model
-                    )
-                    if spec is None or not form.is_valid():
-                        self.message_user(
-                            request, _("Choose a category from the list."), messages.ERROR
-                        )
+                    adapter = _adapter_for(obj)
+                    if adapter is None:
+                        raise ValidationError(_("The product type is no longer registered."))
+                    form = CategoryChoiceForm(request.POST, adapter=adapter)
+                    if not form.is_valid():
+                        errors = form.errors.get("category") or [_("Choose a category.")]
+                        self.message_user(request, " ".join(errors), messages.ERROR)
                         return HttpResponseRedirect(change_url)
                     category = form.cleaned_data["category"]
                 services.reject(obj, user=request.user, category=category, override=override)
@@ -637,25 +703,19 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
         description=gettext_lazy("Reject and choose the right category…"), permissions=["review"]
     )
     def reject_with_category(self, request: HttpRequest, queryset: QuerySet) -> Any:
-        specs = {
-            spec.category_model
-            for spec in (
-                _spec_for_ct(ct_id)
-                for ct_id in queryset.order_by().values_list("content_type", flat=True).distinct()
-            )
-            if spec is not None
-        }
-        if len(specs) != 1:
+        ct_ids = list(queryset.order_by().values_list("content_type", flat=True).distinct())
+        adapters = [a for a in (_adapter_for_ct(ct_id) for ct_id in ct_ids) if a is not None]
+        if len(ct_ids) != 1 or len(adapters) != 1:
             self.message_user(
                 request,
-                _("Select suggestions of products that share one category model."),
+                _("Select suggestions of products of one product type."),
                 messages.ERROR,
             )
             return None
-        category_model = specs.pop()
         form = CategoryChoiceForm(
             request.POST if request.POST.get("post") == "yes" else None,
-            category_model=category_model,
+            adapter=adapters[0],
+            search_url=self._search_url(ct_ids[0]),
         )
         if form.is_bound and form.is_valid():
             category = form.cleaned_data["category"]
@@ -669,7 +729,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                         "Rejected %(n)d suggestions and filed them under %(category)s.",
                         n,
                     )
-                    % {"n": n, "category": category}
+                    % {"n": n, "category": adapters[0].category_label(category)}
                 ),
             )
             return None
@@ -682,7 +742,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 **selection_context(request, queryset),
                 "title": _("Reject and choose the right category"),
                 "opts": self.model._meta,
-                "media": self.media,
+                "media": self.media + form.media,
                 "form": form,
                 "count": count,
                 "sample": [
@@ -755,8 +815,8 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             )
 
 
-def _spec_for_ct(content_type_id: int) -> ProductSpec | None:
+def _adapter_for_ct(content_type_id: int) -> ProductAdapter | None:
     try:
-        return get_spec(ContentType.objects.get_for_id(content_type_id).model_class())
+        return get_adapter(ContentType.objects.get_for_id(content_type_id).model_class())
     except (NotRegistered, TypeError, AttributeError, ContentType.DoesNotExist):
         return None

@@ -31,7 +31,7 @@ from prodcat_django.admin.display import merchant_status
 from prodcat_django.admin.product_list import admin_url
 from prodcat_django.admin.quick_review import CATEGORY_FIELD
 from prodcat_django.models import OPEN_STATUSES, CategorySuggestion, SuggestionStatus
-from prodcat_django.registry import registered_specs
+from prodcat_django.registry import registered_adapters
 
 #: Set on each listed suggestion by :class:`ReviewChangeList`.
 ROW = "_prodcat_review_row"
@@ -96,7 +96,9 @@ class QueueFilter(admin.SimpleListFilter):
 def search_by_title(queryset: QuerySet, term: str) -> QuerySet:
     """Suggestions whose product's title contains ``term`` (any registered product model)."""
     condition = Q()
-    for spec in registered_specs():
+    for spec in registered_adapters():
+        if not spec.title_field:
+            continue  # its adapter names no searchable title field
         titles = spec.model._default_manager.filter(
             **{f"{spec.title_field}__icontains": term}
         ).annotate(_prodcat_pk=Cast("pk", output_field=CharField()))
@@ -113,27 +115,32 @@ class ReviewChangeList(ChangeList):
 
 def annotate_rows(suggestions: list[CategorySuggestion], request: HttpRequest) -> None:
     """The products' current categories, the row choosers and the viewer's permission."""
-    from prodcat_django.admin.review import _product, _spec_for
+    from prodcat_django.admin.review import _adapter_for, _product
 
     can_review = services.can_review(request.user)
-    by_model: dict[Any, list[tuple[CategorySuggestion, Any]]] = {}
+    by_adapter: dict[Any, list[tuple[CategorySuggestion, Any]]] = {}
     for suggestion in suggestions:
-        spec = _spec_for(suggestion)
+        adapter = _adapter_for(suggestion)
         product = _product(suggestion)
-        by_model.setdefault(spec.category_model if spec else None, []).append(
-            (suggestion, (spec.get_category_pk(product) if spec and product else None))
+        by_adapter.setdefault(adapter, []).append(
+            (suggestion, (adapter.current_category_key(product) if adapter and product else None))
         )
-    for category_model, rows in by_model.items():
+    for adapter, rows in by_adapter.items():
         choices: list[tuple[str, str]] = []
         names: dict[str, str] = {}
+        category_model = adapter.category_model if adapter is not None else None
         if category_model is not None:
             manager = category_model._default_manager
             if can_review and manager.count() <= MAX_CHOOSER_CATEGORIES:
-                choices = [(str(c.pk), str(c)) for c in manager.all()]
+                objects = list(manager.all())
+                labels = adapter.categories.labels_of(objects)  # full paths in a tree
+                choices = sorted(((str(c.pk), labels[c.pk]) for c in objects), key=lambda kv: kv[1])
                 names = dict(choices)
             else:
-                wanted = {str(pk) for _, pk in rows if pk not in (None, "")}
-                names = {str(c.pk): str(c) for c in manager.filter(pk__in=wanted)}
+                wanted = [str(pk) for _, pk in rows if pk not in (None, "")]
+                names = adapter.category_labels(wanted)
+        elif adapter is not None:
+            names = {str(pk): str(pk) for _, pk in rows if pk}
         for suggestion, current in rows:
             suggestion.__dict__[ROW] = {
                 "can_review": can_review,

@@ -11,7 +11,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models
 from django.urls import reverse
@@ -22,7 +21,7 @@ from rest_framework import serializers
 from prodcat_django.api.errors import UploadTooLarge
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
-from prodcat_django.registry import get_spec
+from prodcat_django.registry import get_adapter
 from prodcat_django.services.errors import without_paths
 
 
@@ -138,39 +137,34 @@ def _product_model(suggestion: CategorySuggestion) -> type[models.Model] | None:
     return suggestion.content_type.model_class()
 
 
-def _category_model(suggestion: CategorySuggestion) -> type[models.Model] | None:
+def _adapter(suggestion: CategorySuggestion) -> Any:
     model = _product_model(suggestion)
     try:
-        return get_spec(model).category_model if model is not None else None
+        return get_adapter(model) if model is not None else None
     except LookupError:
         return None  # the product model was unregistered since
 
 
-CategoryNames = dict[tuple[int, str], str]  # (content type id, category pk) -> name
+CategoryNames = dict[tuple[int, str], str]  # (content type id, category key) -> label
 
 
 def category_names(suggestions: Iterable[CategorySuggestion]) -> CategoryNames:
-    """Names of the matched and corrected categories of ``suggestions``: one query per
-    product type, however many suggestions."""
+    """Labels (full paths in a tree) of the matched and corrected categories of
+    ``suggestions``: a constant number of queries per product type, however many."""
     wanted: dict[int, set[str]] = defaultdict(set)
-    models_by_ct: dict[int, type[models.Model] | None] = {}
+    adapters: dict[int, Any] = {}
     for suggestion in suggestions:
-        pks = {pk for pk in (suggestion.category_pk, suggestion.correction_pk) if pk}
-        if pks:
-            wanted[suggestion.content_type_id] |= pks
-            models_by_ct.setdefault(suggestion.content_type_id, _category_model(suggestion))
+        keys = {key for key in (suggestion.category_pk, suggestion.correction_pk) if key}
+        if keys:
+            wanted[suggestion.content_type_id] |= keys
+            adapters.setdefault(suggestion.content_type_id, _adapter(suggestion))
     names: CategoryNames = {}
-    for ct_id, pks in wanted.items():
-        category_model = models_by_ct[ct_id]
-        if category_model is None:
+    for ct_id, keys in wanted.items():
+        adapter = adapters[ct_id]
+        if adapter is None:
             continue
-        field = category_model._meta.pk
-        try:
-            keys = [field.to_python(pk) for pk in pks]
-        except DjangoValidationError:
-            continue  # stored keys that no longer fit the model's pk: show no names
-        for obj in category_model._default_manager.filter(pk__in=keys):
-            names[(ct_id, str(obj.pk))] = str(obj)
+        for key, label in adapter.category_labels(sorted(keys)).items():
+            names[(ct_id, key)] = label
     return names
 
 

@@ -50,7 +50,7 @@ from prodcat_django.api.serializers import (
 from prodcat_django.api.throttling import THROTTLE_SCOPE, ProdcatRateThrottle
 from prodcat_django.ml.manifest import CheckpointError
 from prodcat_django.models import CategorySuggestion
-from prodcat_django.registry import NotRegistered, get_spec_by_label, registered_specs
+from prodcat_django.registry import NotRegistered, get_adapter_by_label, registered_adapters
 from prodcat_django.training.store import StoreError
 
 logger = logging.getLogger(__name__)
@@ -241,20 +241,20 @@ class ProductSuggestionsView(ProdcatAPIView, GenericAPIView):
         if hasattr(self, "_product_model"):
             return self._product_model
         label = self.request.query_params.get("model", "").strip()
-        specs = registered_specs()
+        adapters = registered_adapters()
         if label:
             try:
-                model = get_spec_by_label(label).model
+                model = get_adapter_by_label(label).model
             except NotRegistered:
                 raise serializers.ValidationError(
                     {"model": [f"{label!r} is not a product model registered with prodcat."]}
                 ) from None
-        elif len(specs) == 1:
-            model = specs[0].model
-        elif not specs:
+        elif len(adapters) == 1:
+            model = adapters[0].model
+        elif not adapters:
             raise NotFound("No product model is registered with prodcat.")
         else:
-            choices = ", ".join(spec.label for spec in specs)
+            choices = ", ".join(adapter.label for adapter in adapters)
             raise serializers.ValidationError(
                 {
                     "model": [

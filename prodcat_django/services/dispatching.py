@@ -18,10 +18,11 @@ task module (an entry point): ``prodcat_django.apps`` imports it at start-up.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -39,6 +40,57 @@ def _run_task():
     from celery import current_app
 
     return current_app.tasks[RUN_TASK]
+
+
+class _CommitDispatch:
+    """The suggestions one transaction queued, sent in one task when it commits."""
+
+    __qualname__ = "prodcat_django.services.dispatching.dispatch_on_commit"
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        dispatch(self.ids)
+
+
+_jobs = threading.local()  # connections are per thread too
+
+
+def _open_job(using: str | None) -> _CommitDispatch | None:
+    """This transaction's job, if it is still waiting for the commit."""
+    conn = transaction.get_connection(using)
+    job = getattr(_jobs, conn.alias, None)
+    if job is None or job.done or not conn.in_atomic_block:
+        return None
+    # A rollback drops the job from the connection's callbacks (and the rows with it).
+    if not any(func is job for _, func, _ in conn.run_on_commit):
+        return None
+    return job
+
+
+def dispatch_on_commit(suggestion_ids: Sequence[int], *, using: str | None = None) -> None:
+    """Send ``suggestion_ids`` once the surrounding transaction commits (at once outside
+    one), together with every other id this transaction queued: one task per transaction."""
+    ids = [int(pk) for pk in suggestion_ids]
+    job = _open_job(using)
+    if job is not None:
+        job.ids.extend(pk for pk in ids if pk not in job.ids)
+        return
+    job = _CommitDispatch()
+    job.ids.extend(ids)
+    conn = transaction.get_connection(using)
+    if conn.in_atomic_block:
+        setattr(_jobs, conn.alias, job)
+    transaction.on_commit(job, using=using, robust=True)
+
+
+def queued_in_this_transaction(suggestion_id: int, *, using: str | None = None) -> bool:
+    """Whether this transaction queued the suggestion and has not committed yet."""
+    job = _open_job(using)
+    return job is not None and int(suggestion_id) in job.ids
 
 
 def dispatch(suggestion_ids: Sequence[int]) -> bool:

@@ -85,11 +85,11 @@ def _shown(prediction: Prediction, version: ModelVersion | None) -> Prediction:
         return prediction
     from dataclasses import replace
 
-    from prodcat_django.registry import get_spec_by_label
+    from prodcat_django.registry import get_adapter_by_label
     from prodcat_django.training.labels import LabelResolver
 
     try:
-        spec = get_spec_by_label(version.product_model)
+        spec = get_adapter_by_label(version.product_model)
     except LookupError:
         return prediction
     resolver = LabelResolver(version, version.name, spec.category_model, record=False)

@@ -1,5 +1,11 @@
 """Requesting suggestions: one product (the save signal), many (the bulk action, backfill), and
 retiring a deleted product's. Rows are created here and sent after the transaction commits.
+
+Every read of a product goes through its adapter (:mod:`prodcat_django.adapters`). Several
+saves of one product's inputs in one transaction (the product, then its image formset) make
+one suggestion: the row the transaction created is brought up to date in place, and one task
+is sent at the commit. The row itself is written in the product's transaction, so a product
+committed without its pending suggestion cannot happen (the sweep re-sends what was not sent).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from prodcat_django.models import (
     SuggestionBatch,
     SuggestionStatus,
 )
-from prodcat_django.registry import ProductSpec, get_spec
+from prodcat_django.registry import get_adapter
 from prodcat_django.services import dispatching
 from prodcat_django.services.review import change_permission
 
@@ -38,26 +44,36 @@ def request_suggestion(
 ) -> CategorySuggestion | None:
     """Queue a suggestion for ``product`` when its inputs changed (or ``force``).
 
-    Computes the fingerprint of the title and image. When it equals the current suggestion's
-    (or the current one is a bulk-queued row still waiting for the worker), nothing happens and
-    None is returned. Otherwise the current suggestion stops being current (it becomes
-    ``obsolete``, unless it was accepted/rejected: the decision is kept), a ``pending`` one is
-    created and the task is dispatched once the surrounding transaction commits.
+    Computes the fingerprint of the adapter's text and image. When it equals the current
+    suggestion's (or the current one is a bulk-queued row still waiting for the worker),
+    nothing happens and None is returned. When the current one is a pending row this same
+    transaction queued, its fingerprint is brought up to date and it is returned (one
+    suggestion per product per transaction). Otherwise the current suggestion stops being
+    current (it becomes ``obsolete``, unless it was accepted/rejected: the decision is kept), a
+    ``pending`` one is created and the task is dispatched once the transaction commits.
+    A product the adapter's ``should_suggest`` turns down gets none, and its current open or
+    ready suggestion is retired.
     """
-    spec = get_spec(product)
+    adapter = get_adapter(product)
     if product.pk is None:
         raise ValueError("Save the product before requesting a suggestion for it")
-    fingerprint = product_fingerprint(product, spec)
-    ct = spec.content_type
+    ct = adapter.content_type
+    if not adapter.should_suggest(product):
+        _retire_current(ct, str(product.pk))
+        _clear_cached_suggestion(product, adapter.suggestion_attr)
+        return None
+    fingerprint = product_fingerprint(product, adapter)
     try:
         suggestion = _replace_current(ct, product, fingerprint, force=force, batch=batch)
     except IntegrityError:
         # A concurrent save of the same product created the current row first. Should that
         # row's inputs be older than the committed product, the worker's fingerprint check
         # retires it and requests a fresh one.
-        logger.info("prodcat: concurrent suggestion request for %s pk=%s", spec.label, product.pk)
+        logger.info(
+            "prodcat: concurrent suggestion request for %s pk=%s", adapter.label, product.pk
+        )
         return None
-    _clear_cached_suggestion(product, spec)
+    _clear_cached_suggestion(product, adapter.suggestion_attr)
     return suggestion
 
 
@@ -80,6 +96,15 @@ def _replace_current(
                 return None
             if not current.fingerprint and current.status in OPEN_STATUSES:
                 return None  # bulk-queued: the worker reads the product as it is now
+            if (
+                current.status == SuggestionStatus.PENDING
+                and current.batch_id == (batch.pk if batch else None)
+                and dispatching.queued_in_this_transaction(current.pk)
+            ):
+                # A later save of the same transaction: one suggestion, for the final inputs.
+                current.fingerprint = fingerprint
+                current.save(update_fields=["fingerprint", "updated_at"])
+                return current
         if current is not None:
             _retire([current.pk])
         suggestion = CategorySuggestion.objects.create(
@@ -88,7 +113,7 @@ def _replace_current(
             fingerprint=fingerprint,
             batch=batch,
         )
-        transaction.on_commit(partial(dispatching.dispatch, [suggestion.pk]), robust=True)
+        dispatching.dispatch_on_commit([suggestion.pk])
     return suggestion
 
 
@@ -118,7 +143,7 @@ def retry(suggestion: CategorySuggestion, *, user: Any) -> CategorySuggestion:
             code="not_failed",
         )
     try:
-        product = get_spec(model).model._default_manager.get(pk=suggestion.object_id)
+        product = get_adapter(model).model._default_manager.get(pk=suggestion.object_id)
     except (LookupError, models.ObjectDoesNotExist):
         raise ValidationError(
             "The product of this suggestion no longer exists.", code="no_product"
@@ -153,14 +178,24 @@ def request_suggestions(
     hung broker costs one ``BROKER_TIMEOUT``, not one per chunk.
     Returns the :class:`SuggestionBatch`, whose ``progress()`` can be watched.
     """
-    spec = get_spec(queryset.model)
+    adapter = get_adapter(queryset.model)
     chunk_size = int(chunk_size or prodcat_settings.BULK_CHUNK_SIZE)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    ct = spec.content_type
+    ct = adapter.content_type
     user = user if getattr(user, "is_authenticated", False) else None
+    # Only the pks: a shop admin's prefetch_related() (Oscar's) would make iterator() refuse
+    # to run without a chunk_size, and select_related() would join for nothing.
+    pks_query = (
+        adapter.suggestable(queryset)
+        .prefetch_related(None)
+        .select_related(None)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    pks = [str(pk) for pk in pks_query.iterator()]
+    # Created once the selection is known, so a failing selection leaves no empty batch.
     batch = SuggestionBatch.objects.create(content_type=ct, created_by=user, label=label)
-    pks = [str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True).iterator()]
     total = 0
     sender = _ChunkSender() if send else None
     for start in range(0, len(pks), chunk_size):
@@ -238,11 +273,15 @@ def _retire(suggestion_ids: Iterable[int]) -> None:
 
 def product_deleted(product: models.Model) -> int:
     """Retire the current suggestion of a deleted product (history and decisions are kept)."""
-    spec = get_spec(product)
-    ids = CategorySuggestion.objects.filter(
-        content_type=spec.content_type, object_id=str(product.pk), is_current=True
-    ).values_list("pk", flat=True)
-    ids = list(ids)
+    return _retire_current(get_adapter(product).content_type, str(product.pk))
+
+
+def _retire_current(ct: ContentType, object_id: str) -> int:
+    ids = list(
+        CategorySuggestion.objects.filter(
+            content_type=ct, object_id=object_id, is_current=True
+        ).values_list("pk", flat=True)
+    )
     _retire(ids)
     return len(ids)
 
@@ -251,19 +290,19 @@ def prefetch_current_suggestions(products: Sequence[models.Model]) -> None:
     """Fill ``product.<suggestion_attr>`` for many products of one model with one query."""
     if not products:
         return
-    spec = get_spec(products[0])
+    adapter = get_adapter(products[0])
     by_id = {
         s.object_id: s
         for s in CategorySuggestion.objects.filter(
-            content_type=spec.content_type,
+            content_type=adapter.content_type,
             object_id__in=[str(p.pk) for p in products],
             is_current=True,
         )
     }
-    cache_name = f"_prodcat_{spec.suggestion_attr}_cache"
+    cache_name = f"_prodcat_{adapter.suggestion_attr}_cache"
     for product in products:
         product.__dict__[cache_name] = by_id.get(str(product.pk))
 
 
-def _clear_cached_suggestion(product: models.Model, spec: ProductSpec) -> None:
-    product.__dict__.pop(f"_prodcat_{spec.suggestion_attr}_cache", None)
+def _clear_cached_suggestion(product: models.Model, suggestion_attr: str) -> None:
+    product.__dict__.pop(f"_prodcat_{suggestion_attr}_cache", None)

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.models import (
     DECIDED_STATUSES,
     CategorySuggestion,
@@ -18,7 +19,7 @@ from prodcat_django.models import (
     SuggestionDecision,
     SuggestionStatus,
 )
-from prodcat_django.registry import ProductSpec, get_spec
+from prodcat_django.registry import get_adapter
 
 #: The permission that allows accepting and rejecting suggestions.
 REVIEW_PERMISSION = "prodcat_django.review_categorysuggestion"
@@ -34,8 +35,9 @@ def accept(
 ) -> CategorySuggestion:
     """Accept ``suggestion``: set the product's category and record the decision.
 
-    ``category`` (an instance or a primary key of the shop's category model) defaults to the
-    category the suggestion's top label matched. Idempotent and conditional:
+    ``category`` (an instance, a primary key, a path such as ``"Footwear > Heels"`` or a name;
+    a name for a product that stores names) defaults to the category the suggestion's top
+    label matched, resolved by the product's adapter. Idempotent and conditional:
 
     - accepting an accepted suggestion with the same category again changes nothing and
       records nothing;
@@ -55,7 +57,7 @@ def accept(
         given = suggestion
         # Locked: concurrent decisions on one suggestion run one after the other, and each
         # sees the one before it.
-        suggestion, product, spec = _lock_for_review(suggestion)
+        suggestion, product, adapter = _lock_for_review(suggestion)
         if category is None:
             if not suggestion.category_pk:
                 raise ValidationError(
@@ -64,25 +66,26 @@ def accept(
                     code="no_category",
                 )
             category = suggestion.category_pk
-        category = _resolve_category(spec, category)
-        if _same_decision(suggestion, SuggestionStatus.ACCEPTED, category.pk):
+        category = adapter.resolve_category(category)
+        key = adapter.category_key(category)
+        if _same_decision(suggestion, SuggestionStatus.ACCEPTED, key):
             _copy_state(suggestion, given)
             return suggestion  # the same decision again: nothing to change or record
         if _human_decided(suggestion) and not override:
-            raise _already_decided(suggestion, spec)
-        previous = spec.get_category_pk(product)
+            raise _already_decided(suggestion, adapter)
+        previous = category_keys_text(adapter.get_categories(product))
         if not suggestion.is_decided and not confirm_category_change:
-            _check_category_unchanged(suggestion, spec, previous, category)
-        apply_category(product, spec, category)
+            _check_category_unchanged(
+                suggestion, adapter, adapter.current_category_key(product), key
+            )
+        adapter.apply_category(product, category)
         suggestion.status = SuggestionStatus.ACCEPTED
         suggestion.auto_accepted = False
         suggestion.reviewed_by = user
         suggestion.reviewed_at = timezone.now()
-        suggestion.correction_pk = (
-            "" if str(category.pk) == suggestion.category_pk else str(category.pk)
-        )
+        suggestion.correction_pk = "" if key == suggestion.category_pk else key
         suggestion.save()
-        record_decision(suggestion, DecisionAction.ACCEPTED, user, category.pk, previous)
+        record_decision(suggestion, DecisionAction.ACCEPTED, user, key, previous)
     _copy_state(suggestion, given)
     return suggestion
 
@@ -108,30 +111,29 @@ def reject(
     _check_permission(user, suggestion, sets_category=category is not None)
     with transaction.atomic():
         given = suggestion
-        suggestion, product, spec = _lock_for_review(suggestion, allow_failed=True)
-        resolved = _resolve_category(spec, category) if category is not None else None
-        if _same_decision(
-            suggestion, SuggestionStatus.REJECTED, None if resolved is None else resolved.pk
-        ):
+        suggestion, product, adapter = _lock_for_review(suggestion, allow_failed=True)
+        resolved = adapter.resolve_category(category) if category is not None else None
+        key = None if resolved is None else adapter.category_key(resolved)
+        if _same_decision(suggestion, SuggestionStatus.REJECTED, key):
             _copy_state(suggestion, given)
             return suggestion
         if _human_decided(suggestion) and not override:
-            raise _already_decided(suggestion, spec)
-        previous = spec.get_category_pk(product)
+            raise _already_decided(suggestion, adapter)
+        previous = category_keys_text(adapter.get_categories(product))
         if resolved is not None:
-            apply_category(product, spec, resolved)
+            adapter.apply_category(product, resolved)
         suggestion.status = SuggestionStatus.REJECTED
         suggestion.auto_accepted = False
         suggestion.reviewed_by = user
         suggestion.reviewed_at = timezone.now()
-        suggestion.correction_pk = "" if resolved is None else str(resolved.pk)
+        suggestion.correction_pk = key or ""
         suggestion.note = note
         suggestion.save()
         record_decision(
             suggestion,
             DecisionAction.REJECTED,
             user,
-            "" if resolved is None else resolved.pk,
+            key or "",
             previous,
             note=note,
         )
@@ -160,9 +162,9 @@ def _same_decision(suggestion: CategorySuggestion, status: str, category_pk: Any
     )
 
 
-def _already_decided(suggestion: CategorySuggestion, spec: ProductSpec) -> ValidationError:
+def _already_decided(suggestion: CategorySuggestion, adapter: ProductAdapter) -> ValidationError:
     who = suggestion.reviewed_by.get_username() if suggestion.reviewed_by else None
-    decided = _category_name(spec, decided_category_pk(suggestion))
+    decided = _category_name(adapter, decided_category_pk(suggestion))
     what = (
         f"accepted (filed under {decided})"
         if suggestion.status == SuggestionStatus.ACCEPTED
@@ -176,25 +178,24 @@ def _already_decided(suggestion: CategorySuggestion, spec: ProductSpec) -> Valid
 
 
 def _check_category_unchanged(
-    suggestion: CategorySuggestion, spec: ProductSpec, current: Any, target: models.Model
+    suggestion: CategorySuggestion, adapter: ProductAdapter, current: Any, target: str
 ) -> None:
     seen = suggestion.product_category_pk
     now = "" if current in (None, "") else str(current)
-    if seen is None or now == seen or now == str(target.pk):
+    if seen is None or now in (seen, target):
         return  # not recorded (an older row), unchanged, or already where the accept files it
     raise ValidationError(
         f"The product's category changed since this suggestion was made (from "
-        f"{_category_name(spec, seen) or 'none'} to {_category_name(spec, now) or 'none'}); "
+        f"{_category_name(adapter, seen) or 'none'} to {_category_name(adapter, now) or 'none'}); "
         "confirm to replace it.",
         code="category_changed",
     )
 
 
-def _category_name(spec: ProductSpec, pk: str) -> str:
+def _category_name(adapter: ProductAdapter, pk: str) -> str:
     if not pk:
         return ""
-    found = spec.category_model._default_manager.filter(pk=pk).first()
-    return str(found) if found is not None else f"#{pk}"
+    return adapter.category_labels([pk]).get(pk, f"#{pk}")
 
 
 def _copy_state(source: CategorySuggestion, target: CategorySuggestion) -> None:
@@ -238,7 +239,7 @@ def _check_permission(user: Any, suggestion: CategorySuggestion, *, sets_categor
 
 def _lock_for_review(
     suggestion: CategorySuggestion, *, allow_failed: bool = False
-) -> tuple[CategorySuggestion, models.Model, ProductSpec]:
+) -> tuple[CategorySuggestion, models.Model, ProductAdapter]:
     suggestion = CategorySuggestion.objects.select_for_update().get(pk=suggestion.pk)
     allowed = {SuggestionStatus.READY, *DECIDED_STATUSES}
     if allow_failed:
@@ -256,34 +257,17 @@ def _lock_for_review(
         )
     model = suggestion.content_type.model_class()
     try:
-        spec = get_spec(model)
-        product = spec.model._default_manager.select_for_update().get(pk=suggestion.object_id)
+        adapter = get_adapter(model)
+        product = adapter.model._default_manager.select_for_update().get(pk=suggestion.object_id)
     except (LookupError, models.ObjectDoesNotExist):
         raise ValidationError("The product of this suggestion no longer exists.") from None
-    return suggestion, product, spec
+    return suggestion, product, adapter
 
 
-def _resolve_category(spec: ProductSpec, category: Any) -> models.Model:
-    category_model = spec.category_model
-    if isinstance(category, models.Model):
-        if not isinstance(category, category_model):
-            raise ValidationError(
-                f"{category!r} is not a {category_model._meta.verbose_name}.", code="bad_category"
-            )
-        category = category.pk
-    try:
-        return category_model._default_manager.get(pk=category)
-    except (category_model.DoesNotExist, ValueError, TypeError, ValidationError):
-        raise ValidationError(
-            f"There is no {category_model._meta.verbose_name} with id {category!r}.",
-            code="bad_category",
-        ) from None
-
-
-def apply_category(product: models.Model, spec: ProductSpec, category: models.Model) -> None:
-    setattr(product, spec.category_field, category)
-    # update_fields: the post_save receiver sees that no input changed and does nothing.
-    product.save(update_fields=[spec.category_field])
+def category_keys_text(keys: list[str]) -> str:
+    """The audit trail's record of a product's categories: one key, or several joined by
+    commas (a many-to-many)."""
+    return ",".join(k for k in keys if k)[:64]
 
 
 def record_decision(
@@ -311,22 +295,8 @@ def record_decision(
     )
 
 
-def human_decided_category(product: models.Model, spec: ProductSpec | None = None) -> bool:
-    """Whether the product's current category was chosen by a human.
-
-    True when it is set and is not the category the latest auto-accept put there (a category a
-    merchant typed into the product form counts as a human choice too), or when the product's
-    latest decision was a human one.
-    """
-    spec = spec or get_spec(product)
-    current = spec.get_category_pk(product)
-    latest = (
-        SuggestionDecision.objects.filter(content_type=spec.content_type, object_id=str(product.pk))
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    if latest is not None and latest.is_human:
-        return True
-    if current is None or current == "":
-        return False
-    return latest is None or latest.category_pk != str(current)
+def human_decided_category(product: models.Model, adapter: ProductAdapter | None = None) -> bool:
+    """Whether the product's current category was chosen by a human (the adapter's
+    ``is_human_decided``; by default the audit trail decides, see
+    :meth:`~prodcat_django.adapters.ProductAdapter.is_human_decided`)."""
+    return (adapter or get_adapter(product)).is_human_decided(product)

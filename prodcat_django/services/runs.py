@@ -39,10 +39,12 @@ from django.db import DatabaseError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.fingerprint import (
     ImageFileTooLarge,
     compute_fingerprint,
+    fingerprint_of,
     product_fingerprint,
     read_image_bytes,
 )
@@ -53,11 +55,11 @@ from prodcat_django.models import (
     DecisionAction,
     SuggestionStatus,
 )
-from prodcat_django.registry import ProductSpec, get_spec
+from prodcat_django.registry import get_adapter
 from prodcat_django.services import health
 from prodcat_django.services.errors import without_paths
 from prodcat_django.services.requests import request_suggestion
-from prodcat_django.services.review import apply_category, human_decided_category, record_decision
+from prodcat_django.services.review import category_keys_text, record_decision
 from prodcat_django.timeouts import StepTimeout, deadline, pass_time_limit
 from prodcat_django.training.labels import LabelResolver
 
@@ -313,17 +315,17 @@ def _run_for_type(
 ) -> None:
     model = ct.model_class()
     try:
-        spec = get_spec(model) if model is not None else None
+        adapter = get_adapter(model) if model is not None else None
     except LookupError:
-        spec = None
-    if spec is None:
+        adapter = None
+    if adapter is None:
         ids = [s.pk for s in suggestions]
         _finish(ids, SuggestionStatus.FAILED, error=f"{ct} is not a registered product model")
         report.failed.extend(ids)
         return
 
     try:
-        products = spec.model._default_manager.in_bulk([s.object_id for s in suggestions])
+        products = adapter.model._default_manager.in_bulk([s.object_id for s in suggestions])
         products = {str(pk): obj for pk, obj in products.items()}
         batch_size = max(1, int(prodcat_settings.TASK_BATCH_SIZE))
         # Suspects of an earlier crash go last and alone, so only the culprit can die again.
@@ -332,11 +334,18 @@ def _run_for_type(
         passes = [trusted[i : i + batch_size] for i in range(0, len(trusted), batch_size)]
         passes += [[s] for s in suspects]
         # Shop-trained versions predict category pks; the built-in one names (mapping + matcher).
-        matcher = LabelResolver(lease.version, lease.predictor.info.name, spec.category_model)
+        # A product that stores category names has no category rows: its adapter matches.
+        matcher: Any = (
+            LabelResolver(lease.version, lease.predictor.info.name, adapter.category_model)
+            if adapter.category_model is not None
+            else _NameLabels(adapter)
+        )
         # Each pass reads, decodes (reduced) and classifies its products before the next one
         # reads anything: the worker holds one pass of photos, whatever the task's size.
         for group in passes:
-            _run_pass([(s, products.get(s.object_id)) for s in group], spec, matcher, report, lease)
+            _run_pass(
+                [(s, products.get(s.object_id)) for s in group], adapter, matcher, report, lease
+            )
     except (DatabaseError, SoftTimeLimitExceeded):
         # No product's fault: the task retries a database error, and gives its rows back at
         # its soft time limit (services.release).
@@ -358,8 +367,8 @@ def _run_for_type(
 
 def _run_pass(
     group: list[tuple[CategorySuggestion, models.Model | None]],
-    spec: ProductSpec,
-    matcher: LabelResolver,
+    adapter: ProductAdapter,
+    matcher: Any,
     report: RunReport,
     lease: _Lease,
 ) -> None:
@@ -377,7 +386,7 @@ def _run_pass(
                     _prepare,
                     suggestion,
                     product,
-                    spec,
+                    adapter,
                     report,
                 )
                 if item is not None:
@@ -391,7 +400,7 @@ def _run_pass(
                 limit,
             )
             for one in group:
-                _run_pass([one], spec, matcher, report, lease)
+                _run_pass([one], adapter, matcher, report, lease)
             return
         logger.warning("prodcat: suggestion %s timed out after %.0f s", group[0][0].pk, limit)
         _fail(
@@ -411,7 +420,7 @@ def _run_pass(
             item,
             explanation,
             info,
-            spec,
+            adapter,
             matcher,
             report,
             lease,
@@ -445,7 +454,7 @@ def _reason(what: str, exc: BaseException) -> str:
 def _prepare(
     suggestion: CategorySuggestion,
     product: models.Model | None,
-    spec: ProductSpec,
+    adapter: ProductAdapter,
     report: RunReport,
 ) -> _Item | None:
     """Read one product and decode its photo; None when the row was finished here instead."""
@@ -460,20 +469,33 @@ def _prepare(
         _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="the product was deleted")
         report.obsolete.append(suggestion.pk)
         return None
-    title = spec.get_title(product)
-    # One read of the image serves the fingerprint and the model. A file that cannot be
+    if not adapter.should_suggest(product):
+        _finish([suggestion.pk], SuggestionStatus.OBSOLETE, error="not suggested for")
+        report.obsolete.append(suggestion.pk)
+        return None
+    title = adapter.get_text(product)
+    source = adapter.get_image(product)
+    remote = source is not None and source.is_remote
+    # One read of a stored image serves the fingerprint and the model. A file that cannot be
     # read fingerprints as "no image" (as product_fingerprint does) and fails the row below.
+    # An image at a URL is fingerprinted by its URL (as in the web process) and fetched only
+    # once the row is known to be still wanted.
     unreadable: OSError | None = None
     too_big: ImageFileTooLarge | None = None
     data: bytes | None = None
-    try:
-        data = read_image_bytes(product, spec, max_bytes=int(prodcat_settings.MAX_IMAGE_FILE_BYTES))
-    except ImageFileTooLarge as exc:
-        too_big = exc
-    except OSError as exc:
-        unreadable = exc
-    if too_big is not None:
-        fingerprint = product_fingerprint(product, spec)  # streams the file in chunks
+    if not remote:
+        try:
+            data = read_image_bytes(
+                product, adapter, max_bytes=int(prodcat_settings.MAX_IMAGE_FILE_BYTES)
+            )
+        except ImageFileTooLarge as exc:
+            too_big = exc
+        except OSError as exc:
+            unreadable = exc
+    if remote:
+        fingerprint = fingerprint_of(title, source)
+    elif too_big is not None:
+        fingerprint = product_fingerprint(product, adapter)  # streams the file in chunks
     else:
         fingerprint = compute_fingerprint(title, data)
     if suggestion.fingerprint and suggestion.fingerprint != fingerprint:
@@ -488,8 +510,14 @@ def _prepare(
     def fail(error: str) -> None:
         _fail(suggestion.pk, without_paths(error), report)
 
+    if remote:
+        try:  # the guarded fetch: timeout, size cap, allowed schemes and hosts
+            data = read_image_bytes(product, adapter)
+        except OSError as exc:
+            fail(f"unreadable image: {exc}")
+            return None
     if unreadable is not None:
-        name = getattr(spec.get_image(product), "name", "")
+        name = source.describe() if source is not None else ""
         why = unreadable.strerror or unreadable
         fail(f"unreadable image: the file {name!r} cannot be read ({why})")
         return None
@@ -560,8 +588,8 @@ def _store(
     item: _Item,
     explanation: Explanation,
     info: Any,
-    spec: ProductSpec,
-    matcher: LabelResolver,
+    adapter: ProductAdapter,
+    matcher: Any,
     report: RunReport,
     lease: _Lease,
 ) -> None:
@@ -576,11 +604,11 @@ def _store(
         ],
         label=matcher.display(prediction.top.label),
         score=float(prediction.top.score),
-        category_pk="" if category is None else str(category.pk),
+        category_pk="" if category is None else adapter.category_key(category),
         model_name=info.name,
         model_version=info.version,
         explanation=_explanation_json(explanation),
-        product_category_pk=_text(spec.get_category_pk(item.product)),
+        product_category_pk=_text(adapter.current_category_key(item.product)),
         error=item.notice,
         in_flight=False,
         lease_until=None,
@@ -594,7 +622,7 @@ def _store(
         prodcat_settings.AUTO_ACCEPT
         and prediction.auto_accept
         and category is not None
-        and _auto_accept(suggestion.pk, item.product, spec, category)
+        and _auto_accept(suggestion.pk, item.product, adapter, category)
     ):
         report.auto_accepted.append(suggestion.pk)
 
@@ -618,22 +646,40 @@ def _finish(ids: Sequence[int], status: str, *, error: str = "", **extra: Any) -
         )
 
 
+class _NameLabels:
+    """For a product that stores category names: the adapter matches a label to a name."""
+
+    def __init__(self, adapter: ProductAdapter) -> None:
+        self.adapter = adapter
+        self._cache: dict[str, Any] = {}
+
+    def category(self, label: str) -> Any:
+        if label not in self._cache:
+            self._cache[label] = self.adapter.match_label(label)
+        return self._cache[label]
+
+    def display(self, label: str) -> str:
+        return label
+
+
 def _auto_accept(
-    suggestion_id: int, product: models.Model, spec: ProductSpec, category: models.Model
+    suggestion_id: int, product: models.Model, adapter: ProductAdapter, category: Any
 ) -> bool:
     with transaction.atomic():
-        product = spec.model._default_manager.select_for_update().get(pk=product.pk)
+        product = adapter.model._default_manager.select_for_update().get(pk=product.pk)
         suggestion = CategorySuggestion.objects.select_for_update().get(pk=suggestion_id)
         if suggestion.status != SuggestionStatus.READY or not suggestion.is_current:
             return False
-        if human_decided_category(product, spec):
+        if adapter.is_human_decided(product):
             return False
-        previous = spec.get_category_pk(product)
-        apply_category(product, spec, category)
+        previous = category_keys_text(adapter.get_categories(product))
+        adapter.apply_category(product, category)
         suggestion.status = SuggestionStatus.ACCEPTED
         suggestion.auto_accepted = True
         suggestion.save(update_fields=["status", "auto_accepted", "updated_at"])
-        record_decision(suggestion, DecisionAction.AUTO_ACCEPTED, None, category.pk, previous)
+        record_decision(
+            suggestion, DecisionAction.AUTO_ACCEPTED, None, adapter.category_key(category), previous
+        )
     return True
 
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from django.db import models
 
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.fingerprint import normalize_title, read_image_bytes
 from prodcat_django.models import DecisionAction, SuggestionDecision
-from prodcat_django.registry import ProductSpec
 from prodcat_django.training.labels import category_label
 
 #: Fewer labelled products than this cannot make a model worth a gate.
@@ -64,7 +64,7 @@ class Example:
 
 @dataclass
 class Dataset:
-    spec: ProductSpec
+    spec: ProductAdapter
     examples: list[Example]
     categories: list[models.Model]  # kept, ordered by pk
     left_out: list[dict[str, Any]]  # {"category_pk", "name", "count"} below the minimum
@@ -121,7 +121,7 @@ class Dataset:
 
 
 def _decision_history(
-    spec: ProductSpec,
+    spec: ProductAdapter,
 ) -> tuple[dict[str, set[str]], dict[str, tuple[str, str]]]:
     """Per product: the categories merchants rejected (and did not choose later), and the
     latest decision's (action, category it set)."""
@@ -142,7 +142,7 @@ def _decision_history(
 
 
 def build_dataset(
-    spec: ProductSpec,
+    spec: ProductAdapter,
     *,
     min_per_category: int = 5,
     read_images: bool = True,
@@ -156,18 +156,22 @@ def build_dataset(
     if min_per_category < 1:
         raise DatasetError("--min-per-category must be at least 1")
     rejected, latest = _decision_history(spec)
-    category_field = spec.model._meta.get_field(spec.category_field)
-    queryset = spec.model._default_manager.exclude(**{f"{category_field.attname}__isnull": True})
+    if not spec.category_field or spec.category_model is None:
+        raise DatasetError(
+            f"{spec.label} has no category field of category rows to learn from (set "
+            "category_field and category_model on its adapter)"
+        )
+    queryset = spec.model._default_manager.exclude(**{f"{spec.category_field}__isnull": True})
     total = queryset.count()
     examples: list[Example] = []
     excluded: Counter = Counter()
     for done, product in enumerate(queryset.order_by("pk").iterator(chunk_size=500), start=1):
         key = str(product.pk)
-        category_pk = str(spec.get_category_pk(product))
+        category_pk = str(spec.current_category_key(product))
         if category_pk in rejected.get(key, ()):
             excluded["filed under a category a merchant rejected for them"] += 1
             continue
-        title = spec.get_title(product)
+        title = spec.get_text(product)
         image = None
         if read_images:
             try:
@@ -347,16 +351,16 @@ def export(dataset: Dataset, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def product_spec(label: str | None = None) -> ProductSpec:
+def product_spec(label: str | None = None) -> ProductAdapter:
     """The registered product model ``label`` ("app_label.Model"), or the only one registered."""
-    from prodcat_django.registry import get_spec_by_label, registered_specs
+    from prodcat_django.registry import get_adapter_by_label, registered_adapters
 
     if label:
         try:
-            return get_spec_by_label(label)
+            return get_adapter_by_label(label)
         except LookupError as exc:
             raise DatasetError(str(exc)) from None
-    specs = registered_specs()
+    specs = registered_adapters()
     if not specs:
         raise DatasetError(
             "no product model is registered with prodcat_django; call prodcat_django.register()"

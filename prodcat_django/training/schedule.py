@@ -22,9 +22,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import DecisionAction, SuggestionDecision, TrainingLock
-from prodcat_django.registry import ProductSpec
 from prodcat_django.training import store
 
 LOCK_NAME = "prodcat-train"
@@ -81,7 +81,7 @@ class RetrainDue:
         )
 
 
-def retrain_due(spec: ProductSpec, *, needed: int | None = None) -> RetrainDue:
+def retrain_due(spec: ProductAdapter, *, needed: int | None = None) -> RetrainDue:
     """Whether enough new labels accumulated since the active version was trained.
 
     Counts human decisions made after its training, and labelled products beyond the number it
@@ -97,8 +97,11 @@ def retrain_due(spec: ProductSpec, *, needed: int | None = None) -> RetrainDue:
         if active.trained_at is not None:
             decisions = decisions.filter(created_at__gt=active.trained_at)
         trained_on = active.dataset_size
-    field = spec.model._meta.get_field(spec.category_field)
-    labelled = spec.model._default_manager.exclude(**{f"{field.attname}__isnull": True}).count()
+    labelled = (
+        spec.model._default_manager.exclude(**{f"{spec.category_field}__isnull": True}).count()
+        if spec.category_field
+        else 0
+    )
     new_decisions = decisions.count()
     new_products = max(0, labelled - trained_on)
     return RetrainDue(

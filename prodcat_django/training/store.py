@@ -365,7 +365,7 @@ def rerun_stale_suggestions(version: ModelVersion) -> int:
     from collections import defaultdict
 
     from prodcat_django.models import CategorySuggestion, SuggestionStatus
-    from prodcat_django.registry import get_spec
+    from prodcat_django.registry import get_adapter
     from prodcat_django.services.requests import request_suggestions
 
     info_name, info_version = _model_identity(version)
@@ -384,7 +384,7 @@ def rerun_stale_suggestions(version: ModelVersion) -> int:
     for ct_id, object_ids in by_type.items():
         model = ContentType.objects.get_for_id(ct_id).model_class()
         try:
-            spec = get_spec(model) if model is not None else None
+            spec = get_adapter(model) if model is not None else None
         except LookupError:
             spec = None
         if spec is None:

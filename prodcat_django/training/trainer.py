@@ -24,9 +24,9 @@ from typing import Any
 
 from django.db import models
 
+from prodcat_django.adapters import ProductAdapter
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import ModelVersion
-from prodcat_django.registry import ProductSpec
 from prodcat_django.training import store
 from prodcat_django.training.dataset import Dataset, Example, build_dataset, stage_images
 from prodcat_django.training.labels import LabelResolver, category_label, label_map_for
@@ -49,7 +49,7 @@ class TrainOutcome:
     title_only: bool = False
 
 
-def version_name(spec: ProductSpec) -> str:
+def version_name(spec: ProductAdapter) -> str:
     return "shop-" + re.sub(r"[^a-z0-9]+", "-", spec.label.lower()).strip("-")
 
 
@@ -63,7 +63,7 @@ def next_version(name: str) -> str:
 
 
 def train_new_version(
-    spec: ProductSpec,
+    spec: ProductAdapter,
     *,
     min_per_category: int | None = None,
     force: bool = False,

@@ -4,6 +4,8 @@
   ``SuggestCategoriesAdminMixin``, as a shop writing its own admin would.
 - ``legacy_site`` (namespace "legacy"): a plain product admin registered as a third-party app
   would, later given the action and column by ``enable_suggestions``.
+- ``prefetch_site`` (namespace "prefetch"): a product admin whose queryset uses
+  ``prefetch_related()``, as django-oscar's ``ProductAdmin`` does.
 """
 
 from django.contrib import admin
@@ -53,3 +55,20 @@ legacy_site = admin.AdminSite(name="legacy")
 legacy_site.register(SuggestionBatch, SuggestionBatchAdmin)
 legacy_site.register(Product, LegacyProductAdmin)
 enable_suggestions(legacy_site, Product)
+
+
+class PrefetchingProductAdmin(SuggestCategoriesAdminMixin, admin.ModelAdmin):
+    list_display = ["title", "category"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("category")
+            .prefetch_related("fk_suggestions")
+        )
+
+
+prefetch_site = admin.AdminSite(name="prefetch")
+prefetch_site.register(SuggestionBatch, SuggestionBatchAdmin)
+prefetch_site.register(Product, PrefetchingProductAdmin)

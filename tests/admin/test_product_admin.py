@@ -387,3 +387,25 @@ def test_suggest_categories_leaves_out_decided_products_unless_asked(
     suggest(reviewer_client, selected, post="yes", redo_decided="1")
     latest = SuggestionBatch.objects.order_by("-pk").first()
     assert batch_suggestions(latest) == {str(p.pk) for p in (*open_, filed, decided)}
+
+
+def test_the_action_works_on_an_admin_that_prefetches(reviewer_client, products):
+    # Oscar's ProductAdmin uses prefetch_related(): QuerySet.iterator() refused to run on it
+    # ("chunk_size must be provided"), after an empty batch row had been created.
+    response = suggest(reviewer_client, [p.pk for p in products[:3]], site="prefetch")
+    assert response.status_code == 200
+    assert "Queued 3 products" in " ".join(messages_of(response))
+    response = suggest(
+        reviewer_client, [products[0].pk], site="prefetch", select_across="1"
+    )  # "select all"
+    assert "Queued 12 products" in " ".join(messages_of(response))
+    assert sorted(SuggestionBatch.objects.values_list("total", flat=True)) == [3, 12]
+
+
+def test_a_failing_selection_leaves_no_empty_batch(products):
+    from prodcat_django import services
+
+    broken = Product.objects.extra(where=["no_such_column = 1"])  # the query fails
+    with pytest.raises(Exception, match="no_such_column"):
+        services.request_suggestions(broken)
+    assert not SuggestionBatch.objects.exists()

@@ -66,9 +66,10 @@ def test_queue_returns_202_with_the_pending_suggestion_and_its_url(
 
 
 def test_queued_suggestion_is_run_after_commit(
-    checkpoint, categories, make_product, editor, django_capture_on_commit_callbacks
+    checkpoint, categories, make_product, editor, django_capture_on_commit_callbacks, commit_so_far
 ) -> None:
     product = make_product("Suede loafers", png_bytes("maroon"))
+    commit_so_far()
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(editor).post(queue_url(product.pk))
     assert response.status_code == 202

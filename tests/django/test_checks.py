@@ -3,11 +3,12 @@
 import shutil
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from prodcat_django import checks, registry
-from prodcat_django.registry import ProductSpec
-from tests.testapp.models import Category, Product, VendorItem
+from prodcat_django.adapters import FieldAdapter, ProductAdapter
+from tests.testapp.models import Category, Product, ProductSuggestion, VendorItem
 
 
 def _ids(messages):
@@ -16,10 +17,11 @@ def _ids(messages):
 
 @pytest.fixture
 def only_spec(monkeypatch):
-    """Replace the registry's content for one test with the given specs."""
+    """Replace the registry's content for one test with the given adapters."""
 
-    def use(*specs):
-        monkeypatch.setattr(registry, "_registry", {spec.model: spec for spec in specs})
+    def use(*adapters):
+        monkeypatch.setattr(registry, "_registry", {a.model: a for a in adapters})
+        monkeypatch.setattr(registry, "_related_index", None)
 
     return use
 
@@ -65,31 +67,47 @@ def test_w001_no_model_registered(only_spec):
     assert "prodcat_django.register(" in message.hint
 
 
-def test_e001_missing_fields(only_spec):
-    only_spec(
-        ProductSpec(model=Product, title_field="name", category_field="kind", image_field="photo")
-    )
+def test_e001_missing_fields_are_refused_by_register_and_reported(only_spec):
+    # register() refuses them at once (Celery workers never run the checks) ...
+    with pytest.raises(ImproperlyConfigured, match="ProductSuggestion has no field 'name'"):
+        registry.register(
+            ProductSuggestion, title_field="name", category_field="kind", image_field="photo"
+        )
+    assert not registry.is_registered(ProductSuggestion)
+    # ... and the check repeats it for an adapter that went wrong after registration.
+    only_spec(FieldAdapter(Product, title_field="name", category_field="kind", image_field="photo"))
     messages = checks.check_registry()
     assert _ids(messages) == ["prodcat.E001"] * 3
     assert "testapp.Product has no field 'name'" in messages[0].msg
 
 
-def test_e002_wrong_field_types(only_spec):
+def test_e001_wrong_field_types(only_spec):
     only_spec(
-        ProductSpec(model=Product, title_field="price", category_field="title", image_field="title")
+        FieldAdapter(Product, title_field="price", category_field="price", image_field="price")
     )
     messages = checks.check_registry()
-    assert _ids(messages) == ["prodcat.E002"] * 3
+    assert _ids(messages) == ["prodcat.E001"] * 3
     assert "testapp.Product.price is a DecimalField" in messages[0].msg
+
+
+def test_e001_an_adapter_without_its_methods(only_spec):
+    class Incomplete(ProductAdapter):
+        def get_text(self, product):
+            return product.title
+
+    only_spec(Incomplete(Product))
+    [message] = checks.check_registry()
+    assert message.id == "prodcat.E001"
+    assert "must define get_categories, apply_category()" in message.msg
 
 
 def test_e002_category_model_disagrees_with_the_foreign_key(only_spec):
     only_spec(
-        ProductSpec(
-            model=VendorItem,
+        FieldAdapter(
+            VendorItem,
             title_field="name",
             category_field="kind",
-            category_model_override=Product,
+            category_model=Product,
         )
     )
     [message] = checks.check_registry()
@@ -97,11 +115,34 @@ def test_e002_category_model_disagrees_with_the_foreign_key(only_spec):
     assert "not to category_model testapp.Product" in message.msg
 
 
+def test_e002_unknown_category_and_related_input_models(only_spec):
+    from prodcat_django.adapters import RelatedInput
+
+    class Broken(ProductAdapter):
+        category_model = "testapp.Nothing"
+        related_inputs = [RelatedInput("testapp.NoImage", product=lambda image: None)]
+
+        def get_text(self, product):
+            return product.title
+
+        def get_categories(self, product):
+            return []
+
+        def apply_category(self, product, category):
+            pass
+
+    only_spec(Broken(Product))
+    messages = checks.check_registry()
+    assert _ids(messages) == ["prodcat.E002"] * 2
+    assert "'Nothing' model" in messages[0].msg
+    assert "'NoImage' model" in messages[1].msg
+
+
 def test_registered_models_pass(only_spec):
-    only_spec(registry.get_spec(Product), registry.get_spec(VendorItem))
+    only_spec(registry.get_adapter(Product), registry.get_adapter(VendorItem))
     assert checks.check_registry() == []
-    assert registry.get_spec(VendorItem).category_model is Category
-    assert issubclass(registry.get_spec(Product).model, models.Model)
+    assert registry.get_adapter(VendorItem).category_model is Category
+    assert issubclass(registry.get_adapter(Product).model, models.Model)
 
 
 def test_e003_missing_checkpoint(settings, tmp_path):

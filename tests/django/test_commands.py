@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from prodcat_django.models import CategorySuggestion, SuggestionBatch
-from prodcat_django.registry import get_spec, get_spec_by_label, unregister
+from prodcat_django.registry import get_adapter
 from tests.celery_app import app
-from tests.testapp.models import Product, VendorItem
+from tests.testapp.models import Product
 
 pytestmark = pytest.mark.django_db
 
@@ -69,24 +69,14 @@ def test_backfill_needs_model_when_several_are_registered(products):
         _run("prodcat_backfill", "--model", "testapp.Product", "--batch-size", "0")
 
 
-def test_backfill_picks_the_only_registered_model(products):
-    spec = get_spec(VendorItem)
-    unregister(VendorItem)
-    try:
-        out, _ = _run("prodcat_backfill")
-    finally:
-        import prodcat_django
+def test_backfill_picks_the_only_registered_model(products, monkeypatch):
+    from prodcat_django import registry
 
-        prodcat_django.register(
-            VendorItem,
-            title_field=spec.title_field,
-            image_field=spec.image_field,
-            category_field=spec.category_field,
-            category_model=spec.category_model_override,
-            suggestion_attr=spec.suggestion_attr,
-        )
+    # Only testapp.Product registered for this test (the registry is restored after it).
+    only = {Product: get_adapter(Product)}
+    monkeypatch.setattr(registry, "_registry", only)
+    out, _ = _run("prodcat_backfill")
     assert "Queued 7 of 7 testapp.Product" in out
-    assert get_spec_by_label("testapp.VendorItem").suggestion_attr == "prodcat_suggestion"
 
 
 def test_verify_checkpoint_ok(prodcat_checkpoint):

@@ -8,17 +8,17 @@ from tests.testapp.models import Category, Product, ProductSuggestion, VendorIte
 
 
 def test_product_registered_from_models_py():
-    spec = registry.get_spec(Product)
+    spec = registry.get_adapter(Product)
     assert spec.title_field == "title"
     assert spec.image_field == "image"
     assert spec.category_field == "category"
     assert spec.category_model is Category  # inferred from the foreign key
     assert spec.label == "testapp.Product"
-    assert registry.get_spec(Product(title="x")) is spec
+    assert registry.get_adapter(Product(title="x")) is spec
 
 
 def test_model_registered_from_app_config_ready():
-    spec = registry.get_spec(VendorItem)
+    spec = registry.get_adapter(VendorItem)
     assert spec.category_model is Category
     assert spec.suggestion_attr == "prodcat_suggestion"
     assert isinstance(
@@ -36,10 +36,10 @@ def test_registering_twice_is_a_clear_error():
 def test_unregistered_model():
     assert not registry.is_registered(Category)
     with pytest.raises(registry.NotRegistered, match=r"testapp\.Category is not registered"):
-        registry.get_spec(Category)
+        registry.get_adapter(Category)
     with pytest.raises(registry.NotRegistered):
-        registry.get_spec_by_label("testapp.Nothing")
-    assert registry.get_spec_by_label("TESTAPP.product").model is Product
+        registry.get_adapter_by_label("testapp.Nothing")
+    assert registry.get_adapter_by_label("TESTAPP.product").model is Product
 
 
 def test_register_rejects_non_models_and_abstract_models():
@@ -60,8 +60,8 @@ def test_attribute_clash_is_refused():
 def test_register_and_unregister_round_trip():
     spec = prodcat_django.register(ProductSuggestion, title_field="label", category_field="batch")
     try:
-        assert registry.get_spec(ProductSuggestion) is spec
-        assert spec in registry.registered_specs()
+        assert registry.get_adapter(ProductSuggestion) is spec
+        assert spec in registry.registered_adapters()
         assert isinstance(
             ProductSuggestion.category_suggestion, registry.CurrentSuggestionDescriptor
         )
@@ -105,7 +105,8 @@ def test_prefetch_fills_the_descriptor(make_product, django_assert_num_queries):
     assert [s.object_id for s in got] == [str(p.pk) for p in products]
 
 
-def test_category_model_required_when_field_is_not_a_relation():
-    spec = registry.ProductSpec(model=Product, title_field="title", category_field="title")
-    with pytest.raises(ImproperlyConfigured, match="not a relation"):
-        _ = spec.category_model
+def test_a_char_field_of_names_has_no_category_model():
+    adapter = registry.FieldAdapter(Product, title_field="title", category_field="title")
+    assert adapter.problems() == []
+    assert adapter.category_kind == "names"
+    assert adapter.category_model is None

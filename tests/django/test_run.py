@@ -126,9 +126,10 @@ def test_deleted_product_makes_the_row_obsolete(make_product):
     assert suggestion.error == "the product was deleted"
 
 
-def test_superseded_row_is_dropped(make_product):
+def test_superseded_row_is_dropped(make_product, commit_so_far):
     product = make_product(title="Boots")
     old = _current(product)
+    commit_so_far()
     product.title = "Rain boots"
     product.save()
     assert CategorySuggestion.objects.get(pk=old.pk).status == SuggestionStatus.OBSOLETE

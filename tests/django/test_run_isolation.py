@@ -9,7 +9,7 @@ from prodcat_django import services
 from prodcat_django.classifier import get_predictor
 from prodcat_django.fingerprint import product_fingerprint
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
-from prodcat_django.registry import get_spec
+from prodcat_django.registry import get_adapter
 from tests.shop_data import png_bytes
 from tests.testapp.models import Product
 
@@ -55,15 +55,15 @@ def test_an_exception_reading_one_product_fails_only_that_row(
 ):
     good = make_product(title="Boots", image=png_bytes())
     bad = make_product(title="Broken", image=png_bytes())
-    spec_class = type(get_spec(Product))
-    real = spec_class.get_title
+    adapter_class = type(get_adapter(Product))
+    real = adapter_class.get_text
 
-    def get_title(spec, product):
+    def get_text(adapter, product):
         if product.pk == bad.pk:
             raise KeyError("title")
-        return real(spec, product)
+        return real(adapter, product)
 
-    monkeypatch.setattr(spec_class, "get_title", get_title)
+    monkeypatch.setattr(adapter_class, "get_text", get_text)
     report = services.run_suggestions([_current(good).pk, _current(bad).pk])
     assert report.ready == [_current(good).pk]
     assert report.failed == [_current(bad).pk]

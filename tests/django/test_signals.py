@@ -38,8 +38,9 @@ def test_unchanged_inputs_make_no_new_suggestion(make_product):
     assert len(_rows(product)) == 1
 
 
-def test_changed_title_obsoletes_the_old_suggestion(make_product):
+def test_changed_title_obsoletes_the_old_suggestion(make_product, commit_so_far):
     product = make_product(title="Suede loafers")
+    commit_so_far()
     product.title = "Suede loafers, brown"
     product.save()
     old, new = _rows(product)
@@ -48,8 +49,9 @@ def test_changed_title_obsoletes_the_old_suggestion(make_product):
     assert product.category_suggestion == new
 
 
-def test_changed_image_obsoletes_the_old_suggestion(make_product):
+def test_changed_image_obsoletes_the_old_suggestion(make_product, commit_so_far):
     product = make_product(title="Vase", image=png_bytes("red"))
+    commit_so_far()
     product.image.save("new.png", ContentFile(png_bytes("blue")), save=True)
     old, new = _rows(product)
     assert old.status == SuggestionStatus.OBSOLETE
@@ -112,13 +114,14 @@ def test_a_broken_suggestion_machinery_never_fails_the_save(settings, monkeypatc
         Product.objects.create(title="Boots")
 
 
-def test_saves_through_a_proxy_are_seen():
+def test_saves_through_a_proxy_are_seen(commit_so_far):
     from tests.testapp.models import ProductToReview
 
     proxy = ProductToReview.objects.create(title="Boots")
     product = Product.objects.get(pk=proxy.pk)
     [suggestion] = _rows(product)
     assert proxy.category_suggestion == suggestion
+    commit_so_far()
     proxy.title = "Rain boots"
     proxy.save()
     assert len(_rows(product)) == 2

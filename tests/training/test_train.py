@@ -18,7 +18,7 @@ from prodcat_django.models import (
     ModelVersionStatus,
     TrainingLock,
 )
-from prodcat_django.registry import get_spec
+from prodcat_django.registry import get_adapter
 from prodcat_django.training import schedule, store
 from prodcat_django.training.dataset import DatasetError, build_dataset
 from prodcat_django.training.trainer import train_new_version
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("model_checkpoint")
 
 
 def spec():
-    return get_spec(Product)
+    return get_adapter(Product)
 
 
 def train(**kwargs):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prodcat_django import services
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.models import CategorySuggestion
-from prodcat_django.registry import NotRegistered, get_spec_by_label, registered_specs
+from prodcat_django.registry import NotRegistered, get_adapter_by_label, registered_adapters
 
 
 class _Progress:
@@ -76,11 +76,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        spec = self._spec(options["model"])
+        adapter = self._adapter(options["model"])
         batch_size = options["batch_size"]
         if batch_size is not None and batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
-        queryset = spec.model._default_manager.all()
+        queryset = adapter.model._default_manager.all()
         count = queryset.count()
         progress = _Progress(self, count, "queue")
         try:
@@ -88,7 +88,7 @@ class Command(BaseCommand):
                 queryset,
                 only_missing=options["only_missing"],
                 chunk_size=batch_size,
-                label=f"backfill of {spec.label}",
+                label=f"backfill of {adapter.label}",
                 send=not options["sync"],
                 progress=progress,
             )
@@ -96,7 +96,7 @@ class Command(BaseCommand):
             progress.close()
         if not options["sync"]:
             self.stdout.write(
-                f"Queued {batch.total} of {count} {spec.label} products as batch {batch.pk} "
+                f"Queued {batch.total} of {count} {adapter.label} products as batch {batch.pk} "
                 f"on queue {prodcat_settings.QUEUE!r}."
             )
             self.stdout.write(
@@ -132,20 +132,20 @@ class Command(BaseCommand):
         finally:
             progress.close()
         self.stdout.write(
-            f"Suggested {len(ids)} of {count} {spec.label} products (batch {batch.pk}): "
+            f"Suggested {len(ids)} of {count} {adapter.label} products (batch {batch.pk}): "
             + ", ".join(f"{n} {key.replace('_', '-')}" for key, n in totals.items())
         )
 
-    def _spec(self, label: str | None) -> Any:
+    def _adapter(self, label: str | None) -> Any:
         if label:
             try:
-                return get_spec_by_label(label)
+                return get_adapter_by_label(label)
             except NotRegistered as exc:
                 raise CommandError(str(exc)) from None
-        specs = registered_specs()
-        if not specs:
+        adapters = registered_adapters()
+        if not adapters:
             raise CommandError("No product model is registered with prodcat_django.")
-        if len(specs) > 1:
-            names = ", ".join(s.label for s in specs)
+        if len(adapters) > 1:
+            names = ", ".join(s.label for s in adapters)
             raise CommandError(f"Several product models are registered ({names}); pass --model.")
-        return specs[0]
+        return adapters[0]
