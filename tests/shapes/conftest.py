@@ -108,9 +108,16 @@ def image_server(settings: Any) -> Iterator[ImageServer]:
         server.close()
 
 
+#: Deciding sets the product's category: the reviewer may change each shape's products too.
+CHANGE_SHAPES = tuple(
+    f"change_{name}"
+    for name in ("article", "cdnitem", "labelleditem", "mpttitem", "bearditem", "taggeditem")
+)
+
+
 @pytest.fixture
 def reviewer(db: None) -> Any:
-    return make_user("reviewer", "review_categorysuggestion")
+    return make_user("reviewer", "review_categorysuggestion", *CHANGE_SHAPES)
 
 
 def free_port_is_refused() -> int:

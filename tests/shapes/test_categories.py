@@ -14,6 +14,7 @@ from prodcat_django.matching import match_by_name_or_slug
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from prodcat_django.registry import get_adapter
 from prodcat_django.trees import tree_for
+from tests.shapes.conftest import CHANGE_SHAPES
 from tests.shapes.models import BeardCategory, Category, LabelledItem, MpttCategory, MpttItem
 from tests.shop_data import make_user
 
@@ -115,7 +116,11 @@ def test_char_field_names_with_and_without_choices():
 def review_client(settings, client: Client) -> Client:
     settings.ROOT_URLCONF = "tests.admin.urls"
     user = make_user(
-        "reviewer", "view_categorysuggestion", "review_categorysuggestion", is_staff=True
+        "reviewer",
+        "view_categorysuggestion",
+        "review_categorysuggestion",
+        *CHANGE_SHAPES,
+        is_staff=True,
     )
     client.force_login(user)
     return client

@@ -99,7 +99,7 @@ def test_char_field_of_names(shoes_checkpoint, reviewer, commit_so_far):
     item.refresh_from_db()
     assert item.category == "Shoes"
     # A correction is a name too (any name that fits the field: there are no choices).
-    services.reject(suggestion, user=reviewer, category="Loafers")
+    services.reject(suggestion, user=reviewer, category="Loafers", override=True)
     item.refresh_from_db()
     assert item.category == "Loafers"
     assert CategorySuggestion.objects.get(pk=suggestion.pk).correction_pk == "Loafers"
