@@ -13,6 +13,12 @@ import pytest
 if TYPE_CHECKING:
     from tests.testapp.models import Category, Product
 
+#: The Oscar add-on's tests need their own project (Oscar's apps, no test shop):
+#: ``pytest tests/oscar --ds=tests.oscar.settings``; under other settings they are not collected.
+collect_ignore = (
+    [] if os.environ.get("DJANGO_SETTINGS_MODULE", "").startswith("tests.oscar.") else ["oscar"]
+)
+
 #: Category names of the test shop, and the labels of the tiny test checkpoint.
 TEST_LABELS = ("Shoes", "Watches", "Bags", "Home Decor")
 
