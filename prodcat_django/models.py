@@ -170,6 +170,22 @@ class SuggestionBase(models.Model):
     in_flight = models.BooleanField(_("in flight"), default=False)
     # How often a worker died (or hung past its hard time limit) with this row in flight.
     crashes = models.PositiveSmallIntegerField(_("crashes"), default=0)
+    # The out-of-taxonomy verdict (issue 10): the product probably fits none of the categories
+    # the model and the neighbour index know. A flagged suggestion is never auto-accepted; the
+    # admin offers "File under…" instead of Accept. ``ood_score`` is the detector's score
+    # (higher = further outside), ``ood_threshold`` the calibrated cut it was compared with,
+    # ``ood_reason`` a short why ("far from every category", "title and photo disagree").
+    out_of_taxonomy = models.BooleanField(
+        _("may not fit any category"), default=False, db_index=True
+    )
+    ood_score = models.FloatField(_("out-of-taxonomy score"), null=True, blank=True)
+    ood_threshold = models.FloatField(_("out-of-taxonomy threshold"), null=True, blank=True)
+    ood_reason = models.CharField(_("out-of-taxonomy reason"), max_length=200, blank=True)
+    # The product's pooled title + photo embedding from the same forward pass (float16 bytes,
+    # little-endian) and the id of the encoder that made it: accepting or correcting the
+    # suggestion files this vector in the neighbour index without running the model again.
+    embedding = models.BinaryField(_("embedding"), null=True, blank=True, editable=False)
+    embedding_id = models.CharField(_("embedding id"), max_length=100, blank=True)
 
     objects = SuggestionQuerySet.as_manager()
 
@@ -478,3 +494,115 @@ class TrainingLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
+
+
+class NeighbourSource(models.TextChoices):
+    """Why a vector is in the neighbour index."""
+
+    MERCHANT = "merchant", _("filed by a merchant")
+    ACCEPTED = "accepted", _("accepted suggestion")
+    CATALOGUE = "catalogue", _("already in the catalogue")
+    NAME = "name", _("category name")
+
+
+class NeighbourVector(models.Model):
+    """One vector of the neighbour index: a product filed under a category, or a category's
+    name (and description) standing in for a category without products.
+
+    The portable store (:mod:`prodcat_django.index`): vectors are float16 bytes, so any
+    database holds them; each worker keeps the matrix in memory and applies the rows whose
+    ``revision`` is above the one it loaded (a tombstone, ``active=False``, removes a vector).
+    ``content_type``/``object_id`` name the product (or, for ``source="name"``, the category).
+    """
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name=_("object type")
+    )
+    object_id = models.CharField(_("object id"), max_length=64)
+    # The shop's category model; null for products that store category names.
+    category_type = models.ForeignKey(
+        ContentType,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("category type"),
+    )
+    category_pk = models.CharField(_("category"), max_length=64)
+    source = models.CharField(_("source"), max_length=16, choices=NeighbourSource.choices)
+    vector = models.BinaryField(_("vector"), editable=False)
+    dim = models.PositiveIntegerField(_("dimensions"), default=0)
+    # Predictor.embedding_id of the encoder that made the vector: another one's are recomputed.
+    embedding_id = models.CharField(_("embedding id"), max_length=100)
+    # What the vector was computed from (the product's input fingerprint, or a hash of the
+    # category's name and description), so a stale vector is recognised.
+    fingerprint = models.CharField(_("input fingerprint"), max_length=64, blank=True)
+    revision = models.BigIntegerField(_("revision"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("neighbour vector")
+        verbose_name_plural = _("neighbour vectors")
+        ordering = ["revision", "pk"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "category_pk", "embedding_id"],
+                name="prodcat_neighbour_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["embedding_id", "revision"], name="prodcat_neighbour_rev"),
+            models.Index(fields=["content_type", "object_id"], name="prodcat_neighbour_obj"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.object_id} -> {self.category_pk}"
+
+
+class NeighbourIndexState(models.Model):
+    """The index's change counter: every write to :class:`NeighbourVector` raises ``revision``
+    in the same transaction (the row lock orders writers), so a worker that sees revision N
+    also sees every vector written up to N; one cheap query before each task tells a worker
+    whether its in-memory matrix is still current."""
+
+    name = models.CharField(_("name"), max_length=50, primary_key=True)
+    revision = models.BigIntegerField(_("revision"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("neighbour index state")
+        verbose_name_plural = _("neighbour index state")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.name}: revision {self.revision}"
+
+
+class CategoryDescription(models.Model):
+    """A merchant's words about a category (optional): embedded with its name by the text
+    encoder, it stands in for the category until products are filed under it."""
+
+    category_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name=_("category type")
+    )
+    category_pk = models.CharField(_("category"), max_length=64)
+    description = models.TextField(
+        _("description"),
+        help_text=_("What belongs in this category, in a sentence or a few words."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("category description")
+        verbose_name_plural = _("category descriptions")
+        ordering = ["category_type", "category_pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category_type", "category_pk"], name="prodcat_categorydescription_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category_pk}: {self.description[:40]}"
