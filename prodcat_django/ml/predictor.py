@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -18,8 +19,10 @@ from prodcat_django.ml.encoders import (
     build_image_encoder,
     build_text_encoder,
 )
+from prodcat_django.ml.knn import TEXT_WEIGHT, embedding_id, pooled_embedding
 from prodcat_django.ml.manifest import CheckpointInfo, default_checkpoint_dir
-from prodcat_django.ml.model import FusionModel, ModelOutput
+from prodcat_django.ml.model import FusionModel, ImageTail, ModelOutput
+from prodcat_django.ml.ood import OODDetector, load_detector
 
 __all__ = ["Explanation", "LabelScore", "Prediction", "Predictor", "ProductInput"]
 
@@ -39,7 +42,14 @@ class LabelScore:
 @dataclass(frozen=True)
 class Prediction:
     labels: tuple[LabelScore, ...]  # best first
-    auto_accept: bool  # top score >= the checkpoint's validated threshold
+    auto_accept: bool  # top score >= the checkpoint's threshold, and not out of taxonomy
+    # The checkpoint's out-of-taxonomy detector (ml/ood.py); None where it has none.
+    out_of_taxonomy: bool = False
+    ood_score: float | None = None  # higher = more likely outside every category
+    ood_threshold: float | None = None  # flagged when ood_score > ood_threshold
+    ood_reason: str = ""  # "", "far from every category", "title and photo disagree"
+    # The product's row of Predictor.embed (the neighbour head's space), from the same pass.
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def top(self) -> LabelScore:
@@ -66,11 +76,22 @@ class Predictor:
         text_encoder: TextEncoder,
         image_encoder: ImageEncoder,
         device: str,
+        ood: OODDetector | None = None,
     ) -> None:
         self.model, self._info = model, info
         self.text_encoder, self.image_encoder = text_encoder, image_encoder
         self.device = device
+        self.ood = ood
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads
+        # The pooled space's image half: the *pretrained* tail (checkpoint-independent).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(info.config["image_encoder"].get("seed", 0)))
+            self._embed_tail = ImageTail(info.config["image_encoder"], pretrained=True)
+        self._embed_tail = self._embed_tail.to(device).eval()
+        self.embedding_dim = text_encoder.dim + self._embed_tail.out_channels
+        self.embedding_id = embedding_id(
+            text_encoder.encoder_id, image_encoder.encoder_id, self.embedding_dim, TEXT_WEIGHT
+        )
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, device: str | None = None) -> Predictor:
@@ -79,7 +100,7 @@ class Predictor:
         model, info = load_model(path if path is not None else default_checkpoint_dir(), device)
         text_encoder = build_text_encoder(info.config["text_encoder"]).to(device).eval()
         image_encoder = build_image_encoder(info.config["image_encoder"]).to(device).eval()
-        return cls(model, info, text_encoder, image_encoder, device)
+        return cls(model, info, text_encoder, image_encoder, device, load_detector(info.path))
 
     @property
     def info(self) -> CheckpointInfo:
@@ -117,7 +138,56 @@ class Predictor:
         present[with_image] = True
         d = self.device
         out = self.model(text.to(d), mask.to(d), image.to(d), present.to(d))
+        self._last_inputs = (text, mask, image, present)
         return out, texts
+
+    @torch.inference_mode()
+    def _pooled(self, text, mask, image, present) -> np.ndarray:
+        """The pooled-space rows (``embed``) from the encoder outputs of one batch."""
+        weights = mask.unsqueeze(-1).float()
+        text_mean = (text * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        gap = torch.zeros(len(text), self._embed_tail.out_channels)
+        rows = present.nonzero().flatten()
+        if len(rows):
+            gap[rows] = self._embed_tail(image[rows].to(self.device)).mean((2, 3)).float().cpu()
+        return pooled_embedding(text_mean.numpy(), gap.numpy())
+
+    @torch.inference_mode()
+    def _with_verdicts(
+        self, out: ModelOutput, predictions: list[Prediction], embedding: np.ndarray
+    ) -> list[Prediction]:
+        """Attach the embedding and the out-of-taxonomy verdict to one batch's predictions."""
+        text, mask, image, present = self._last_inputs
+        if self.ood is None:
+            return [replace(p, embedding=e) for p, e in zip(predictions, embedding, strict=True)]
+        d = self.device
+        has_text = mask.any(1)
+        title_only = image_only = None
+        if self.ood.uses_disagreement:  # two more passes of the small fusion model only
+            no_image = torch.zeros_like(present)
+            title_only = self.model(text.to(d), mask.to(d), image.to(d), no_image.to(d)).logits
+            no_text = torch.zeros_like(mask)
+            image_only = self.model(text.to(d), no_text.to(d), image.to(d), present.to(d)).logits
+        verdicts = self.ood.verdicts(
+            embedding,
+            out.logits.float().cpu().numpy(),
+            title_only=None if title_only is None else title_only.float().cpu().numpy(),
+            image_only=None if image_only is None else image_only.float().cpu().numpy(),
+            has_text=has_text.numpy(),
+            has_image=present.numpy(),
+        )
+        return [
+            replace(
+                p,
+                auto_accept=p.auto_accept and not v.flagged,
+                out_of_taxonomy=v.flagged,
+                ood_score=v.score,
+                ood_threshold=self.ood.threshold,
+                ood_reason=v.reason,
+                embedding=e,
+            )
+            for p, v, e in zip(predictions, verdicts, embedding, strict=True)
+        ]
 
     def _predictions(self, logits: torch.Tensor, top_k: int) -> list[Prediction]:
         probs = torch.softmax(logits.float() / self._info.temperature, dim=-1).cpu()
@@ -144,8 +214,27 @@ class Predictor:
         with self._lock:
             for start in range(0, len(items), max(1, batch_size)):
                 out, _ = self._forward(items[start : start + batch_size])
-                result.extend(self._predictions(out.logits, top_k))
+                predictions = self._predictions(out.logits, top_k)
+                embedding = self._pooled(*self._last_inputs)
+                result.extend(self._with_verdicts(out, predictions, embedding))
         return result
+
+    def embed(self, items: Sequence[ProductInput], batch_size: int = 32) -> np.ndarray:
+        """(N, D) float32 rows of the neighbour head's pooled space (``ml/knn.py``)."""
+        self._check(items)
+        rows = [np.zeros((0, self.embedding_dim), dtype=np.float32)]
+        with self._lock:
+            for start in range(0, len(items), max(1, batch_size)):
+                self._forward(items[start : start + batch_size])
+                rows.append(self._pooled(*self._last_inputs))
+        return np.concatenate(rows)
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """(N, D): category names / descriptions in the same space (the image half is zero)."""
+        for n, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {n}: expected a str, got {type(text).__name__}")
+        return self.embed([ProductInput(text) for text in texts], batch_size=batch_size)
 
     def explain(self, item: ProductInput, top_k: int = 3) -> Explanation:
         """The prediction plus the title words and 7x7 regions that weighed most in it."""
@@ -168,6 +257,8 @@ class Predictor:
                 batch = items[start : start + batch_size]
                 out, texts = self._forward(batch)
                 predictions = self._predictions(out.logits, top_k)
+                embedding = self._pooled(*self._last_inputs)
+                predictions = self._with_verdicts(out, predictions, embedding)
                 # Pooled weights per row: [text null, L padded tokens, image null, 49 patches].
                 length = max(1, max(f.states.shape[0] for f in texts))
                 for row, (item, feats) in enumerate(zip(batch, texts, strict=True)):
