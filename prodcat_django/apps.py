@@ -13,8 +13,10 @@ class ProdcatConfig(AppConfig):
 
     def ready(self) -> None:
         # The entry points that plug into Django and Celery: system checks, the save/delete
-        # receivers (one pair serves every registered model), and the tasks (registered with
-        # the Celery app by name; the service layer sends them by that name).
-        from prodcat_django import checks, signals, tasks  # noqa: F401
+        # receivers (one pair serves every registered model), the tasks (registered with
+        # the Celery app by name; the service layer sends them by that name), and the
+        # worker's heartbeat (runs only in a Celery worker).
+        from prodcat_django import checks, signals, tasks, worker  # noqa: F401
 
         signals.connect()
+        worker.connect()

@@ -53,6 +53,13 @@ DEFAULTS: dict[str, Any] = {
     # A sent row that no worker started within this long, while no worker holds a live lease
     # (so the queue is not just busy), was lost by the broker: the sweep sends it again.
     "DISPATCH_LEASE": 20,
+    # Seconds between two heartbeats of a worker consuming QUEUE (written by its main process,
+    # idle or busy, into WorkerHealth.updated_at); 0 or None: no heartbeat, and the admin
+    # does not warn that no worker is seen.
+    "WORKER_HEARTBEAT": 30,
+    # The admin says that no worker runs once none was seen on QUEUE for this many seconds
+    # (keep it a few heartbeats long: a busy database may delay one).
+    "WORKER_LOST_AFTER": 120,
     # Time limits. A forward pass of n products may take TIME_LIMIT_PER_PRODUCT * (n + 2)
     # seconds; past that the pass is retried one product at a time and a product that hangs
     # alone fails with that reason. Each task gets Celery soft/hard time limits scaled to its

@@ -59,6 +59,9 @@ PRODCAT = {
     # A slow broker must not stall the test process for long (the broker-down scenario).
     "BROKER_TIMEOUT": 2.0,
     "QUEUE": f"prodcat_e2e_{PRODCAT_E2E_RUN_ID}",
+    # A quick heartbeat, so the heartbeat test sees a worker come and go in seconds.
+    "WORKER_HEARTBEAT": float(os.environ.get("PRODCAT_E2E_WORKER_HEARTBEAT", "1")),
+    "WORKER_LOST_AFTER": float(os.environ.get("PRODCAT_E2E_WORKER_LOST_AFTER", "5")),
 }
 
 # Not created here (storage creates it on the first upload), so importing these settings

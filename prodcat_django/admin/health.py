@@ -5,11 +5,18 @@ with what to start:
   never sent, or sent and not taken by any worker within ``DISPATCH_LEASE``, or running under
   a lease that ran out) once they are older than ``DISPATCH_LEASE``: no worker takes prodcat's
   queue, or the broker is down;
-- workers whose last word (``WorkerHealth``) is that they cannot load the model.
+- workers whose last word (``WorkerHealth``) is that they cannot load the model;
+- no worker seen on prodcat's queue (no heartbeat, :mod:`prodcat_django.worker`) for
+  ``WORKER_LOST_AFTER`` seconds, whether or not suggestions wait (skipped with heartbeats off,
+  or with ``task_always_eager``, where no worker is needed).
+
+The warning is for staff: a worker's error is shown without the server's file paths (the
+checkpoint's folder name stays; the worker's log and the row keep the whole text).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +39,7 @@ def warning(admin_site: admin.AdminSite | None = None) -> dict[str, Any] | None:
         worker = broken[0]
         return {
             "text": _("Worker %(worker)s cannot load the model: %(error)s")
-            % {"worker": worker.hostname, "error": worker.error or _("no reason given")},
+            % {"worker": worker.hostname, "error": without_paths(worker.error)},
             "hint": _(
                 "Fix the checkpoint (manage.py prodcat_verify_checkpoint says what is "
                 "wrong), then restart the worker:"
@@ -42,6 +49,8 @@ def warning(admin_site: admin.AdminSite | None = None) -> dict[str, Any] | None:
         }
     grace = timedelta(seconds=float(prodcat_settings.DISPATCH_LEASE))
     stuck = services.stuck_suggestions().filter(created_at__lt=timezone.now() - grace).count()
+    if services.expects_heartbeats() and not services.worker_seen():
+        return _no_worker(stuck, _waiting_url(admin_site) if stuck else "")
     if not stuck:
         return None
     text = ngettext(
@@ -51,14 +60,6 @@ def warning(admin_site: admin.AdminSite | None = None) -> dict[str, Any] | None:
         "prodcat's queue?",
         stuck,
     ) % {"n": stuck}
-    url = ""
-    if admin_site is not None:
-        try:
-            base = reverse(f"{admin_site.name}:prodcat_django_categorysuggestion_changelist")
-        except NoReverseMatch:
-            pass
-        else:
-            url = f"{base}?{urlencode({'needs': 'waiting'})}"
     return {
         "text": text,
         "hint": _(
@@ -66,9 +67,60 @@ def warning(admin_site: admin.AdminSite | None = None) -> dict[str, Any] | None:
             "prodcat_dispatch_pending, then re-sends what waited):"
         ),
         "command": _worker_command(),
+        "url": _waiting_url(admin_site),
+    }
+
+
+def _no_worker(stuck: int, url: str) -> dict[str, Any]:
+    queue = prodcat_settings.QUEUE
+    minutes = max(1, round(float(prodcat_settings.WORKER_LOST_AFTER) / 60))
+    text = ngettext(
+        "No worker is taking category suggestions: none has reported on the “%(queue)s” "
+        "queue in the last minute.",
+        "No worker is taking category suggestions: none has reported on the “%(queue)s” "
+        "queue in the last %(minutes)d minutes.",
+        minutes,
+    ) % {"queue": queue, "minutes": minutes}
+    if stuck:
+        text += " " + ngettext(
+            "%(n)d suggestion is waiting.", "%(n)d suggestions are waiting.", stuck
+        ) % {"n": stuck}
+    return {
+        "text": text,
+        "hint": _("Start one; what waits is suggested once it runs:"),
+        "command": _worker_command(),
         "url": url,
     }
 
 
+def _waiting_url(admin_site: admin.AdminSite | None) -> str:
+    if admin_site is None:
+        return ""
+    try:
+        base = reverse(f"{admin_site.name}:prodcat_django_categorysuggestion_changelist")
+    except NoReverseMatch:
+        return ""
+    return f"{base}?{urlencode({'needs': 'waiting'})}"
+
+
 def _worker_command() -> str:
     return f"celery -A <your project> worker -Q {prodcat_settings.QUEUE}"
+
+
+# An absolute POSIX or Windows path, not inside a word ("3/4", "and/or"), up to a space,
+# quote, colon or bracket.
+_PATH = re.compile(r"""(?<![\w.~])(?:[A-Za-z]:\\|/)[^\s'"`:,;()\[\]]+""")
+
+
+def without_paths(error: str) -> str:
+    """``error`` with each absolute file path cut to its last two parts
+    ("…/1.0.0/weights.safetensors"), so staff see which checkpoint and file without the
+    server's folders."""
+    if not error:
+        return _("no reason given")
+
+    def short(match: re.Match[str]) -> str:
+        parts = [p for p in re.split(r"[/\\]", match.group(0).rstrip("/\\.")) if p]
+        return "…/" + "/".join(parts[-2:]) if parts else match.group(0)
+
+    return _PATH.sub(short, error)

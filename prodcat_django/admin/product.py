@@ -100,8 +100,15 @@ class SuggestCategoriesAdminMixin:
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         # The form shows the suggestion panel (product_form.js moves it beside the category
-        # field), unless the shop lists its fields explicitly.
+        # field), unless the shop's ``fieldsets`` leave it out.
         fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        if SUGGESTION_PANEL not in fields:
+            fields.append(SUGGESTION_PANEL)
+        return fields
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # A shop that lists its ``fields`` still gets the panel (not with ``fieldsets``).
+        fields = list(super().get_fields(request, obj))  # type: ignore[misc]
         if SUGGESTION_PANEL not in fields:
             fields.append(SUGGESTION_PANEL)
         return fields

@@ -9,7 +9,8 @@ calls these functions, so the rules live in one place; one module per job.
 - :mod:`~prodcat_django.services.runs`: the worker writes a result once (idempotent), drops
   stale work, and never lets auto-accept overwrite a category a human decided; rows are held
   under a lease, and a crash, a hang or a database outage costs one product at most.
-- :mod:`~prodcat_django.services.health`: what each worker last said about its model.
+- :mod:`~prodcat_django.services.health`: what each worker last said about its model, and
+  when it was last seen on prodcat's queue (its heartbeat).
 - :mod:`~prodcat_django.services.review`: accept and reject (idempotent, conditional, never
   overwriting a human decision unless told to), and the audit trail.
 - :mod:`~prodcat_django.services.inference`: synchronous ``suggest`` and the stored explanation.
@@ -20,7 +21,12 @@ worker stores each suggestion's explanation beside its labels.
 """
 
 from prodcat_django.services.dispatching import dispatch, dispatch_pending, stuck_suggestions
-from prodcat_django.services.health import workers_without_model
+from prodcat_django.services.health import (
+    expects_heartbeats,
+    last_seen,
+    worker_seen,
+    workers_without_model,
+)
 from prodcat_django.services.inference import (
     StoredExplanation,
     explain,
@@ -68,8 +74,10 @@ __all__ = [
     "decided_category_pk",
     "dispatch",
     "dispatch_pending",
+    "expects_heartbeats",
     "explain",
     "human_decided_category",
+    "last_seen",
     "prefetch_current_suggestions",
     "product_deleted",
     "reject",
@@ -82,5 +90,6 @@ __all__ = [
     "suggest",
     "suggest_explained",
     "task_time_limits",
+    "worker_seen",
     "workers_without_model",
 ]

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from prodcat_django.admin import (
+    INDEX_TEMPLATE,
     CategorySuggestionAdmin,
     SuggestCategoriesAdminMixin,
     SuggestionBatchAdmin,
@@ -16,6 +17,7 @@ from prodcat_django.models import CategorySuggestion, SuggestionBatch
 from tests.testapp.models import Category, Product
 
 site = admin.AdminSite(name="admin")
+site.index_template = INDEX_TEMPLATE  # how many wait for review, and the health warning
 site.register(CategorySuggestion, CategorySuggestionAdmin)
 site.register(SuggestionBatch, SuggestionBatchAdmin)
 site.register(Category)

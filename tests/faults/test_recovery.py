@@ -275,7 +275,6 @@ def test_a_worker_that_cannot_load_its_model_stops_and_says_why(
     import shutil
 
     from prodcat_django.ml.manifest import write_manifest
-    from prodcat_django.models import WorkerHealth
     from tests.e2e.harness import using_broker
     from tests.faults.rig import make_worker
 
@@ -297,7 +296,7 @@ def test_a_worker_that_cannot_load_its_model_stops_and_says_why(
             health = None
             deadline = time.monotonic() + 60
             while health is None and time.monotonic() < deadline:
-                health = WorkerHealth.objects.filter(model_loaded=False).first()
+                health = services.workers_without_model().first()
                 time.sleep(0.3)
             assert health is not None, bad.log_tail()
             deadline = time.monotonic() + 20
