@@ -2,8 +2,9 @@
 
 - :class:`SuggestCategoriesAdminMixin`: put it before ``admin.ModelAdmin`` in the shop's
   product admin to get the "Suggest categories" action and a ``category_suggestion`` column.
-- :func:`enable_suggestions`: the same for a product admin that is already registered (a
-  third-party admin, or one the shop does not want to subclass), without re-registering it.
+- :func:`enable_suggestions`: the same for a product admin that is already registered, or a
+  ``ModelAdmin`` class (a third-party admin, or one the shop does not want to subclass),
+  without re-registering it.
 
 The action works on the queryset Django hands it, so "Select all N" over a filtered
 changelist queues exactly those products; :func:`prodcat_django.services.request_suggestions`
@@ -336,13 +337,16 @@ def batch_progress_url(admin_site: admin.AdminSite | None, batch_pk: int) -> str
 
 
 def enable_suggestions(target: admin.AdminSite | type[admin.ModelAdmin], model: type[Model]) -> Any:
-    """Add the "Suggest categories" action and the ``category_suggestion`` column to an
-    existing product admin, without re-registering it.
+    """Give an existing product admin everything :class:`SuggestCategoriesAdminMixin` gives,
+    without re-registering it: the "Suggest categories" action, the ``category_suggestion``
+    column with its per-row Accept, the state and score filters, and the form's suggestion
+    panel (with its poll URL, and "Use" then Save accepting).
 
     ``target`` is the admin site the product is registered on (its registered ``ModelAdmin``
     is changed) or a ``ModelAdmin`` class (changed in place, for every site using it). Call it
-    once the admin is registered, e.g. from your ``admin.py`` or ``AppConfig.ready()``.
-    Idempotent; returns the ``ModelAdmin`` instance or class it changed.
+    before the URLconf is loaded (the panel's poll URL is one of the admin's URLs), e.g. from
+    your ``admin.py`` or ``AppConfig.ready()``. Idempotent; returns the ``ModelAdmin``
+    instance or class it changed.
     """
     from prodcat_django.registry import get_adapter
 
@@ -365,53 +369,25 @@ def enable_suggestions(target: admin.AdminSite | type[admin.ModelAdmin], model: 
 
 
 def _add_to(model_admin: admin.ModelAdmin | type[admin.ModelAdmin]) -> None:
-    """Give an instance the mixin (by swapping in a subclass of its class), or append the
-    action, column, media and prefetching changelist to a class's own attributes."""
-    if (
-        isinstance(model_admin, SuggestCategoriesAdminMixin)
-        or (isinstance(model_admin, type) and issubclass(model_admin, SuggestCategoriesAdminMixin))
-        or getattr(model_admin, "_prodcat_suggestions_enabled", False)
-    ):
+    """Give an instance or a class the mixin, exactly as if the shop had written
+    ``class X(SuggestCategoriesAdminMixin, Base)``: the action, the column and its filters,
+    the per-row Accept, the form's panel and its poll URL, and "Use" then Save accepting.
+
+    An instance gets a subclass of its class; a class gets the mixin inserted first among its
+    bases (its own methods still come first, and reach the mixin's through ``super()``)."""
+    cls = model_admin if isinstance(model_admin, type) else type(model_admin)
+    if issubclass(cls, SuggestCategoriesAdminMixin):
         return  # already has everything through the mixin
     if not isinstance(model_admin, type):
-        cls = type(model_admin)
-        # Same behaviour as if the shop had written `class X(SuggestCategoriesAdminMixin, cls)`.
         model_admin.__class__ = type(
             f"{cls.__name__}WithSuggestions",
             (SuggestCategoriesAdminMixin, cls),
             {"__module__": cls.__module__},
         )
         return
-    cls = model_admin
-    actions = list(cls.actions or [])
-    if SUGGEST_ACTION not in actions and suggest_categories not in actions:
-        cls.actions = [*actions, suggest_categories]
-    if category_suggestion not in cls.list_display:
-        cls.list_display = [*cls.list_display, category_suggestion]
-    original_changelist = cls.get_changelist
-    original_media = cls.media
-
-    def get_changelist(self: admin.ModelAdmin, request: HttpRequest, **kwargs: Any) -> Any:
-        return prefetching_changelist(original_changelist(self, request, **kwargs))
-
-    cls.get_changelist = get_changelist  # type: ignore[method-assign]
-    cls.media = property(lambda self: original_media.fget(self) + PRODUCT_MEDIA)  # type: ignore[assignment]
-    cls._prodcat_suggestions_enabled = True  # type: ignore[attr-defined]
-
-
-@admin.action(description=gettext_lazy("Suggest categories"), permissions=["change"])
-def suggest_categories(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
-) -> HttpResponse | None:
-    """The action as a plain function, for :func:`enable_suggestions`."""
-    if not hasattr(model_admin, "suggestion_confirmation_template"):
-        model_admin.suggestion_confirmation_template = (
-            SuggestCategoriesAdminMixin.suggestion_confirmation_template
+    if cls in (admin.ModelAdmin, admin.options.BaseModelAdmin):
+        raise TypeError(
+            "enable_suggestions() would change every ModelAdmin: pass the product's own "
+            "ModelAdmin class (or use SuggestCategoriesAdminMixin)"
         )
-    return suggest_categories_action(model_admin, request, queryset)
-
-
-@admin.display(description=gettext_lazy("category suggestion"))
-def category_suggestion(obj: Model) -> str:
-    """The column as a plain function, for :func:`enable_suggestions`."""
-    return suggestion_cell(obj)
+    cls.__bases__ = (SuggestCategoriesAdminMixin, *cls.__bases__)

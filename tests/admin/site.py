@@ -6,6 +6,9 @@
   would, later given the action and column by ``enable_suggestions``.
 - ``prefetch_site`` (namespace "prefetch"): a product admin whose queryset uses
   ``prefetch_related()``, as django-oscar's ``ProductAdmin`` does.
+- ``class_site`` (namespace "classy"): a third-party product admin class, with its own list,
+  filter and explicit ``fields``, given prodcat by ``enable_suggestions(TheClass, Product)``
+  before it is registered; with the review admin, so rows get their Accept.
 """
 
 from django.contrib import admin
@@ -72,3 +75,22 @@ class PrefetchingProductAdmin(SuggestCategoriesAdminMixin, admin.ModelAdmin):
 prefetch_site = admin.AdminSite(name="prefetch")
 prefetch_site.register(SuggestionBatch, SuggestionBatchAdmin)
 prefetch_site.register(Product, PrefetchingProductAdmin)
+
+
+class ThirdPartyProductAdmin(admin.ModelAdmin):
+    """A product admin from another app: its own columns, filter and explicit fields."""
+
+    list_display = ["title", "category"]
+    list_filter = ["category"]
+    fields = ["title", "image", "category", "price"]
+    search_fields = ["title"]
+
+
+enable_suggestions(ThirdPartyProductAdmin, Product)
+
+class_site = admin.AdminSite(name="classy")
+class_site.index_template = INDEX_TEMPLATE
+class_site.register(CategorySuggestion, CategorySuggestionAdmin)
+class_site.register(SuggestionBatch, SuggestionBatchAdmin)
+class_site.register(Category, CategoryAdmin)
+class_site.register(Product, ThirdPartyProductAdmin)

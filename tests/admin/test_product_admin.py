@@ -244,6 +244,56 @@ def test_enable_suggestions_on_a_class(rf, reviewer):
     assert [getattr(c, "__name__", c) for c in display].count("category_suggestion") == 1
     assert "prodcat_django/admin.css" in str(instance.media)
     assert LegacyProductAdmin.actions == ["mark_free"]  # the parent class is untouched
+    with pytest.raises(TypeError, match="every ModelAdmin"):
+        enable_suggestions(admin.ModelAdmin, Product)
+
+
+@pytest.mark.parametrize("site", ["admin", "classy"])
+def test_enable_suggestions_on_a_class_gives_what_the_mixin_gives(
+    site, reviewer_client, admin_client, make_suggestion, categories
+):
+    """ "admin" uses the mixin; "classy" a third-party class given it by enable_suggestions()
+    (with its own filter and explicit fields): the same list, filters, row Accept and panel."""
+    sure = make_suggestion("watch", [("Watches", 0.99), ("Bags", 0.01)])
+    unsure = make_suggestion("thing", [("Bags", 0.42), ("Shoes", 0.40)])
+    listing = reverse(f"{site}:testapp_product_changelist")
+    response = reviewer_client.get(listing)
+    html = response.content.decode()
+    assert "prodcat-confidence--high" in html and "prodcat-confidence--low" in html
+    assert "prodcat_django/quick_review.js" in html and "prodcat_django/admin.css" in html
+    quick = reverse(f"{site}:prodcat_django_categorysuggestion_quick", args=[sure.pk])
+    assert f'formaction="{quick}"' in html  # the row's Accept, on this site
+    filters = {type(f).__name__ for f in response.context["cl"].filter_specs}
+    assert {"SuggestionStateFilter", "SuggestionScoreFilter"} <= filters
+    low = reviewer_client.get(listing, {"prodcat_score": "low"}).context["cl"].result_list
+    assert [str(p.pk) for p in low] == [unsure.object_id]
+
+    change = reverse(f"{site}:testapp_product_change", args=[unsure.object_id])
+    page = reviewer_client.get(change).content.decode()
+    assert "data-prodcat-panel" in page and "prodcat_django/product_form.js" in page
+    assert re.search(r'data-prodcat-use="\d+"[^>]*>Use Bags \(42%\)</button>', page)
+    fragment = reverse(f"{site}:testapp_product_prodcat_suggestion", args=[unsure.object_id])
+    assert "Bags 42%" in reviewer_client.get(fragment).content.decode()
+    saved = reviewer_client.post(
+        change,
+        {
+            "title": "thing",
+            "category": categories["Bags"].pk,
+            "price": "0",
+            "_prodcat_used_suggestion": unsure.pk,
+        },
+    )
+    assert saved.status_code == 302
+    unsure.refresh_from_db()
+    assert unsure.status == SuggestionStatus.ACCEPTED and unsure.category_pk == str(
+        categories["Bags"].pk
+    )
+
+    accepted = reviewer_client.post(quick, {"decision": "accept", "next": listing}, follow=True)
+    assert accepted.redirect_chain[-1][0] == listing
+    assert Product.objects.get(pk=sure.object_id).category == categories["Watches"]
+    add_page = admin_client.get(reverse(f"{site}:testapp_product_add")).content.decode()
+    assert "A category will be suggested after you save the product" in add_page
 
 
 @pytest.mark.django_db(transaction=True)

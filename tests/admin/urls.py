@@ -4,7 +4,7 @@ from django.conf import settings
 from django.urls import include, path, re_path
 from django.views.static import serve
 
-from tests.admin.site import legacy_site, prefetch_site, site
+from tests.admin.site import class_site, legacy_site, prefetch_site, site
 
 
 def media(request, path):
@@ -18,5 +18,6 @@ urlpatterns = [
     path("legacy/", legacy_site.urls),
     path("api/prodcat/", include("prodcat_django.api.urls")),
     path("prefetch/", prefetch_site.urls),
+    path("classy/", class_site.urls),
     re_path(r"^media/(?P<path>.+)$", media),
 ]

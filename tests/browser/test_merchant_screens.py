@@ -356,3 +356,30 @@ def test_the_records_screens_pass_axe(
         assert screen.locator("#result_list tbody tr").count() == 1
         shoot(screen, name)
         assert_accessible(screen, name)
+
+
+def test_a_class_given_suggestions_works_as_the_mixin(
+    page: Any, live_server: Any, model_checkpoint: Path, make_suggestion, categories
+):
+    """The "classy" site's product admin is a third-party class given prodcat by
+    ``enable_suggestions(TheClass, Product)``: the panel sits beside its category field, "Use"
+    fills it, and a row's Accept decides without leaving the list."""
+    boots = make_suggestion("Leather ankle boots", [("Shoes", 0.91), ("Bags", 0.05)])
+    watch = make_suggestion("Steel diver watch", [("Watches", 0.97)])
+    change = f"/classy/testapp/product/{boots.object_id}/change/"
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}{change}")
+    panel = page.locator("[data-prodcat-panel]")
+    assert panel.evaluate("p => !!p.closest('.form-row.field-category')")
+    panel.get_by_role("button", name="Use Shoes (91%)").click()
+    assert page.locator("select[name=category]").input_value() == str(categories["Shoes"].pk)
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    boots.refresh_from_db()
+    assert boots.status == SuggestionStatus.ACCEPTED
+
+    page.goto(f"{live_server.url}/classy/testapp/product/")
+    row = page.locator("#result_list tbody tr", has_text="Steel diver watch")
+    row.get_by_role("button", name=re.compile("Accept Watches")).click()
+    page.wait_for_selector("#prodcat-announce:has-text('Accepted')")
+    assert Product.objects.get(pk=watch.object_id).category == categories["Watches"]
