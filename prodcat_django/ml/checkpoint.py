@@ -12,40 +12,53 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from prodcat_django.ml.manifest import (
+    PROBE_FILE,
     WEIGHTS_FILE,
     CheckpointError,
     CheckpointInfo,
     verify_checkpoint,
     write_manifest,
 )
-from prodcat_django.ml.model import FusionEnsemble, FusionModel, build_model
+from prodcat_django.ml.model import FusionEnsemble, FusionModel, ProbeEnsemble, build_model
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def save_checkpoint(
     out_dir: str | Path,
-    model: FusionModel | FusionEnsemble,
+    model: FusionModel | FusionEnsemble | ProbeEnsemble,
     config: dict[str, Any],
     labels: list[str] | tuple[str, ...],
     manifest_fields: dict[str, Any],
 ) -> Path:
-    """Write weights, config, labels and a manifest hashing them into ``out_dir``."""
+    """Write weights, config, labels and a manifest hashing them into ``out_dir``.
+
+    A ``ProbeEnsemble``'s probe head goes to its own file, ``probe.safetensors`` (hashed in the
+    manifest like the rest): ``weights.safetensors`` keeps the trained model's tensors only."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if len(labels) != config["model"]["num_labels"]:
         raise ValueError(
             f"{len(labels)} labels for a model with {config['model']['num_labels']} outputs"
         )
+    if isinstance(model, ProbeEnsemble) != ("probe" in config["model"]):
+        raise ValueError("config.json's model.probe must describe the model's probe head")
     dtype = _DTYPES[config.get("weights_dtype", "float32")]
-    state = {
-        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach())
-        .cpu()
-        .contiguous()
-        .clone()
-        for k, v in model.state_dict().items()
-    }
-    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+
+    def tensors(module: torch.nn.Module, as_dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        return {
+            k: (v.detach().to(as_dtype) if v.is_floating_point() else v.detach())
+            .cpu()
+            .contiguous()
+            .clone()
+            for k, v in module.state_dict().items()
+        }
+
+    if isinstance(model, ProbeEnsemble):
+        # float32: regression weights at large C do not survive half precision unchanged.
+        save_file(tensors(model.probe, torch.float32), str(out / PROBE_FILE), {"format": "pt"})
+        model = model.base
+    save_file(tensors(model, dtype), str(out / WEIGHTS_FILE), metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (out / "labels.json").write_text(json.dumps(list(labels), indent=2) + "\n", encoding="utf-8")
     fields = {
@@ -61,16 +74,25 @@ def save_checkpoint(
 
 def load_model(
     path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[FusionModel | FusionEnsemble, CheckpointInfo]:
+) -> tuple[FusionModel | FusionEnsemble | ProbeEnsemble, CheckpointInfo]:
     """Verify the checkpoint at ``path`` and build its model in eval mode on ``device``."""
     info = verify_checkpoint(path)
-    file = Path(path) / WEIGHTS_FILE
     try:
         model = build_model(info.config, pretrained_tail=False)
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(
             f"{Path(path) / 'config.json'}: cannot build the model ({exc})"
         ) from exc
+    if isinstance(model, ProbeEnsemble):
+        _load_into(model.base, Path(path) / WEIGHTS_FILE)
+        _load_into(model.probe, Path(path) / PROBE_FILE)
+    else:
+        _load_into(model, Path(path) / WEIGHTS_FILE)
+    return model.to(device).eval(), info
+
+
+def _load_into(model: torch.nn.Module, file: Path) -> None:
+    """Load ``file``'s tensors into ``model``, refusing any mismatch with the architecture."""
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError) as exc:
@@ -90,4 +112,3 @@ def load_model(
                 f"config.json needs {tuple(expected[key].shape)} (label count or width mismatch?)"
             )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-    return model.to(device).eval(), info

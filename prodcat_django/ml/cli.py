@@ -8,6 +8,7 @@ import shlex
 import shutil
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from prodcat_django.ml.data import DataError, Product, fingerprint, read_products
@@ -131,6 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--budget", type=float, default=3600, help="--auto: time budget in seconds")
     t.add_argument(
+        "--probe-head",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fit the probe (logistic regressions on frozen pooled features, C on validation) "
+        "into the checkpoint and mix it in per condition with weights chosen on validation "
+        "(default: on with --auto or --from-checkpoint, off otherwise)",
+    )
+    t.add_argument(
+        "--from-checkpoint",
+        type=Path,
+        metavar="DIR",
+        help="do not train: start from this checkpoint's model (same labels and encoders), "
+        "recalibrate it and add the probe head; the budget path when training is too slow",
+    )
+    t.add_argument(
         "--patience",
         type=int,
         default=5,
@@ -219,10 +235,12 @@ def cmd_train(args: argparse.Namespace) -> dict:
     )
     from prodcat_django.ml.evaluation import evaluate_split, summary
     from prodcat_django.ml.features import FeatureCache
+    from prodcat_django.ml.probe import attach_probe_head, component_accuracies
     from prodcat_django.ml.train import (
         EncodedSplit,
         TrainOptions,
         auto_fit,
+        calibrate,
         conditions,
         encode_split,
         image_views,
@@ -243,6 +261,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
     missing_in_train = sorted({p.label for p in val_products} - set(labels))
     if missing_in_train:
         raise DataError(f"{args.val}: labels never seen in training: {', '.join(missing_in_train)}")
+    start = _starting_model(args.from_checkpoint, labels, device) if args.from_checkpoint else None
     options = TrainOptions(
         fusion=args.fusion,
         width=args.width,
@@ -270,7 +289,10 @@ def cmd_train(args: argparse.Namespace) -> dict:
         aux_heads=args.aux_heads,
         augment_views=args.augment_views,
     )
-    if args.encoders == "tiny-random":  # fast tests of the whole command, no weights loaded
+    if start is not None:
+        text_spec, image_spec = start[1]["text_encoder"], start[1]["image_encoder"]
+        options = replace(options, flip=False, augment_views=0)  # nothing is trained
+    elif args.encoders == "tiny-random":  # fast tests of the whole command, no weights loaded
         from prodcat_django.ml.testing import tiny_config
 
         tiny = tiny_config(len(labels), seed=args.seed)
@@ -301,7 +323,13 @@ def cmd_train(args: argparse.Namespace) -> dict:
         "device": device,
         "progress": not args.quiet,
     }
-    if args.auto:
+    say = None if args.quiet else lambda m: print(m, file=sys.stderr)
+    probe_head = args.probe_head if args.probe_head is not None else bool(args.auto or start)
+    if start is not None:
+        model, base_config, origin = start
+        result = calibrate(model, base_config, labels, val_split, options, device)
+        result.history = [{"from_checkpoint": origin}]
+    elif args.auto:
         result = auto_fit(
             train_split,
             val_split,
@@ -309,7 +337,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
             budget_s=args.budget,
             base=options,
             max_seeds=max(1, args.seeds),
-            log=None if args.quiet else lambda m: print(m, file=sys.stderr),
+            log=say,
+            probe_head=probe_head,
             **common,
         )
         options = result.options or options
@@ -318,6 +347,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
         result = train_ensemble(options, train_split, val_split, labels, seeds=seeds, **common)
     else:
         result = train(options, train_split, val_split, labels, **common)
+    if probe_head and not args.auto:
+        result = attach_probe_head(result, train_split, val_split, options, device=device, log=say)
 
     def metrics_by_condition(split: EncodedSplit, products: list[Product]) -> dict:
         """The trained model's summary on ``split`` under each input condition."""
@@ -339,6 +370,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
         }
 
     val_metrics = metrics_by_condition(val_split, val_products)
+    components = {"val": component_accuracies(result.model, val_split, options, device)}
     test_metrics = {}
     data_files = [args.train, args.val]
     if args.test:
@@ -348,6 +380,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
             test_products, cache, labels, test_columns, ("orig",), args.missing_images
         )
         test_metrics = metrics_by_condition(test_split, test_products)
+        components["test"] = component_accuracies(result.model, test_split, options, device)
     out = args.out
     if out.exists():
         shutil.rmtree(out)  # --overwrite: start from an empty folder
@@ -365,6 +398,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
             "temperature": round(result.temperature, 6),
             "threshold": None if result.threshold is None else round(result.threshold, 6),
             "metrics": {"val": val_metrics, "test": test_metrics},
+            # probe head models: accuracy of the probe alone and the trained model alone
+            "component_accuracy": components if components["val"] else None,
             "training": {
                 "command": "python -m prodcat_django.ml " + shlex.join(args.argv),
                 "data": [str(p) for p in data_files],
@@ -374,6 +409,10 @@ def cmd_train(args: argparse.Namespace) -> dict:
                 "options": options_dict(options),
                 "members": int(result.config["model"].get("members", 1)),
                 "auto_fit_trials": result.trials,
+                "from_checkpoint": start[2] if start is not None else None,
+                "probe_head": next(
+                    (h["probe_head"] for h in result.history if "probe_head" in h), None
+                ),
                 "best_epoch": result.best_epoch,
                 "epochs_run": sum(1 for h in result.history if "epoch" in h),
                 "seconds": round(result.seconds, 1),
@@ -391,7 +430,36 @@ def cmd_train(args: argparse.Namespace) -> dict:
         "trials": result.trials,
         "val": val_metrics,
         "test": test_metrics,
+        "component_accuracy": components if components["val"] else None,
     }
+
+
+def _starting_model(path: Path, labels: list[str], device: str):
+    """``--from-checkpoint``: its trained model (without any probe head), config and origin."""
+    from prodcat_django.ml.checkpoint import load_model
+    from prodcat_django.ml.model import ProbeEnsemble
+
+    try:
+        model, info = load_model(path, device)
+    except CheckpointError as exc:
+        raise DataError(f"--from-checkpoint: {exc}") from exc
+    if list(info.labels) != labels:
+        raise DataError(
+            f"--from-checkpoint {path}: its labels {list(info.labels)} are not the training "
+            f"CSV's {labels}"
+        )
+    config = {k: v for k, v in info.config.items() if k not in ("name", "version")}
+    if isinstance(model, ProbeEnsemble):  # its probe head is refitted on this data
+        model = model.base
+        config["model"] = {k: v for k, v in config["model"].items() if k != "probe"}
+    from prodcat_django.ml.manifest import sha256_file
+
+    origin = {
+        "name": info.name,
+        "version": info.version,
+        "manifest_sha256": sha256_file(Path(path) / "manifest.json"),
+    }
+    return model, config, origin
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict:

@@ -42,6 +42,7 @@ __all__ = [
 CHECKPOINT_FORMAT = "prodcat-checkpoint/1"
 DEFAULT_CHECKPOINT_NAME = "fashion16-attention"
 WEIGHTS_FILE = "weights.safetensors"
+PROBE_FILE = "probe.safetensors"  # the probe head, when config.json's model has ``probe``
 REQUIRED_FILES = ("config.json", "labels.json", WEIGHTS_FILE)
 # Files that could carry weights: an unlisted one is refused rather than silently ignored.
 WEIGHT_SUFFIXES = (
@@ -293,6 +294,13 @@ def verify_checkpoint(path: str | Path) -> CheckpointInfo:
         if file.is_file() and file.suffix in WEIGHT_SUFFIXES and rel not in files:
             raise CheckpointError(f"{file}: weight file not listed in manifest.json")
     _check_weights_fit_labels(root / WEIGHTS_FILE, info)
+    if "probe" in info.config["model"]:
+        if PROBE_FILE not in files:
+            raise CheckpointError(
+                f"{root / 'manifest.json'}: config.json has a probe head but {PROBE_FILE} "
+                "is not listed in 'files'"
+            )
+        read_weights_header(root / PROBE_FILE)
     return info
 
 

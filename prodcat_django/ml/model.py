@@ -18,6 +18,12 @@ Two ensembles, both chosen on validation by the training code:
   ``aux_weight`` per auxiliary head), so a photo alone or a title alone is judged by two models.
 - ``FusionEnsemble``: several independently trained models (seeds) whose log-probabilities
   are averaged; ``build_model`` picks it when the config lists ``members``.
+
+And one around either of them, also chosen on validation: ``ProbeEnsemble`` mixes the model's
+log-probabilities with those of a ``ProbeHead`` (logistic regressions on the frozen, pooled,
+L2-normalised encoder features: the issue's probe baseline, in the checkpoint), one weight per
+input condition (title + photo, photo only, title only); ``build_model`` picks it when the
+config has ``model.probe``.
 """
 
 from __future__ import annotations
@@ -299,10 +305,133 @@ class FusionEnsemble(nn.Module):
         )
 
 
+PROBE_CONDITIONS = ("both", "image", "text")  # which modalities a product has
+
+
+def _l2_rows(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)  # an all-zero row stays zero
+
+
+class ProbeHead(nn.Module):
+    """Logistic regressions on frozen pooled features, one per input condition.
+
+    Features as the probe baseline defines them: the mean-pooled title token states (the
+    sentence embedding) and the global-average-pooled map of the *pretrained* image tail (a
+    frozen copy, so fine-tuning the model's own tail does not move it), each L2-normalised.
+    ``both`` sees the two concatenated, ``image`` and ``text`` one each; a product is routed
+    by the modalities it has. ``weights`` holds each condition's share in ``ProbeEnsemble``.
+    """
+
+    def __init__(self, config: dict[str, Any], *, pretrained_tail: bool = False) -> None:
+        super().__init__()
+        probe, n = config["model"]["probe"], int(config["model"]["num_labels"])
+        self.heads = tuple(h for h in PROBE_CONDITIONS if h in probe["heads"])
+        if not self.heads:
+            raise ValueError("a probe needs at least one of the heads both, image, text")
+        self.text_dim = int(config["text_encoder"]["dim"])
+        self.max_tokens = int(config["text_encoder"].get("max_tokens", 32))
+        uses_image = any(h in ("both", "image") for h in self.heads)
+        self.tail = (
+            ImageTail(config["image_encoder"], pretrained=pretrained_tail) if uses_image else None
+        )
+        image_dim = self.tail.out_channels if self.tail is not None else 0
+        dims = {"both": self.text_dim + image_dim, "image": image_dim, "text": self.text_dim}
+        self.linear = nn.ModuleDict({h: nn.Linear(dims[h], n) for h in self.heads})
+        self.register_buffer("weights", torch.zeros(len(PROBE_CONDITIONS)))
+        for p in self.parameters():
+            p.requires_grad_(False)  # fitted in closed form by prodcat_django.ml.probe
+
+    def train(self, mode: bool = True) -> ProbeHead:
+        return super().train(False)  # frozen: no dropout, pretrained BatchNorm statistics
+
+    @torch.no_grad()
+    def features(self, text, text_mask, image, image_present):
+        """L2-normalised pooled title (B, Dt) and image (B, C) vectors (None: no image head)."""
+        text, text_mask = text[:, : self.max_tokens], text_mask[:, : self.max_tokens]
+        pooled_text = _l2_rows(_mean_tokens(text.float(), text_mask))
+        pooled_image = None
+        if self.tail is not None:
+            fmap = self.tail(image.float()).mean((2, 3)) * image_present.float()[:, None]
+            pooled_image = _l2_rows(fmap)
+        return pooled_text, pooled_image
+
+    @staticmethod
+    def condition_index(text_mask: torch.Tensor, image_present: torch.Tensor) -> torch.Tensor:
+        """(B,) index into PROBE_CONDITIONS; -1 for a product with neither modality."""
+        has_text, has_image = text_mask.any(1), image_present.bool()
+        index = torch.full_like(has_text, -1, dtype=torch.long)
+        index[has_text & has_image] = 0
+        index[~has_text & has_image] = 1
+        index[has_text & ~has_image] = 2
+        return index
+
+    @torch.no_grad()
+    def forward(self, text, text_mask, image, image_present) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, n) of each product's condition head, and the condition index (B,)."""
+        t, i = self.features(text, text_mask, image, image_present)
+        index = self.condition_index(text_mask[:, : self.max_tokens], image_present)
+        n = next(iter(self.linear.values())).out_features
+        logits = torch.zeros(text.shape[0], n, device=text.device)
+        inputs = {"both": lambda: torch.cat([t, i], -1), "image": lambda: i, "text": lambda: t}
+        for k, head in enumerate(PROBE_CONDITIONS):
+            rows = index == k
+            if head in self.linear and rows.any():
+                logits[rows] = self.linear[head](inputs[head]()[rows])
+        return logits, index
+
+
+class ProbeEnsemble(nn.Module):
+    """A trained model and a ``ProbeHead``: per condition, (1 - w) * model + w * probe
+    log-probabilities, w from ``probe.weights`` (0 where the probe has no head for it).
+
+    Quacks like the wrapped model (explanations still come from its attention / saliency)."""
+
+    def __init__(self, base: FusionModel | FusionEnsemble, probe: ProbeHead) -> None:
+        super().__init__()
+        self.base, self.probe = base, probe
+        self.fusion, self.text_dim, self.max_tokens = base.fusion, base.text_dim, base.max_tokens
+
+    def uses_text(self) -> bool:
+        return self.base.uses_text()
+
+    def uses_image(self) -> bool:
+        return self.base.uses_image()
+
+    def condition_weights(self, text_mask, image_present) -> torch.Tensor:
+        index = ProbeHead.condition_index(text_mask[:, : self.max_tokens], image_present)
+        has_head = torch.tensor([h in self.probe.linear for h in PROBE_CONDITIONS])
+        w = (self.probe.weights * has_head.to(self.probe.weights)).float()[index.clamp(min=0)]
+        return torch.where(index >= 0, w, torch.zeros_like(w))
+
+    def forward(self, text, text_mask, image, image_present, *, tail_applied=False) -> ModelOutput:
+        if tail_applied:
+            raise ValueError("the probe head needs the cached block input, not the tail's output")
+        out = self.base(text, text_mask, image, image_present)
+        probe_logits, _ = self.probe(text, text_mask, image, image_present)
+        w = self.condition_weights(text_mask, image_present)[:, None]
+        logits = (1 - w) * F.log_softmax(out.logits.float(), -1) + w * F.log_softmax(
+            probe_logits, -1
+        )
+        return ModelOutput(
+            logits,
+            pool_weights=out.pool_weights,
+            patch_saliency=out.patch_saliency,
+            members=out.members,
+        )
+
+
 def build_model(
     config: dict[str, Any], *, pretrained_tail: bool = False
-) -> FusionModel | FusionEnsemble:
-    """The model a config.json describes: one ``FusionModel``, or an ensemble of ``members``."""
+) -> FusionModel | FusionEnsemble | ProbeEnsemble:
+    """The model a config.json describes: one ``FusionModel``, an ensemble of ``members``,
+    either of them with a ``ProbeHead`` when the config has ``model.probe``."""
+    if "probe" in config["model"]:
+        base_config = {
+            **config,
+            "model": {k: v for k, v in config["model"].items() if k != "probe"},
+        }
+        base = build_model(base_config, pretrained_tail=pretrained_tail)
+        return ProbeEnsemble(base, ProbeHead(config, pretrained_tail=pretrained_tail))
     if int(config["model"].get("members", 1)) > 1:
         return FusionEnsemble(config, pretrained_tail=pretrained_tail)
     return FusionModel(config, pretrained_tail=pretrained_tail)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,3 +137,249 @@ def fit_probe(
         result.conditions[name] = entry
     result.seconds = time.perf_counter() - started
     return result
+
+
+# ── the probe as part of the trained model (ProbeHead + ProbeEnsemble) ──────────────────────
+
+# The probe's share per condition: 0 = the trained model alone, 1 = the probe alone.
+WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+PROBE_FEATURES = (
+    "L2-normalised mean-pooled title token states; L2-normalised global-average-pooled map of "
+    "the pretrained image tail (a frozen copy)"
+)
+
+
+def _inputs(split: EncodedSplit, column: str | None, use_image: bool, text_dim: int):
+    """A condition's model inputs for the whole split, as ``predict_logits`` builds them."""
+    n = len(split)
+    if column is not None:
+        text, mask = split.texts[column][0], split.texts[column][1]
+    else:
+        text, mask = torch.zeros(n, 1, text_dim), torch.zeros(n, 1, dtype=torch.bool)
+    image, present = split.images["orig"]
+    return text, mask, image, present if use_image else torch.zeros_like(present)
+
+
+@torch.no_grad()
+def _pooled(head, split: EncodedSplit, column: str | None, use_image: bool, batch: int = 256):
+    """Pooled features (as ``ProbeHead.features``) and the condition index of every row."""
+    text, mask, image, present = _inputs(split, column, use_image, head.text_dim)
+    parts = [[], [], []]
+    for start in range(0, len(split), batch):
+        sl = slice(start, start + batch)
+        t, i = head.features(text[sl].float(), mask[sl], image[sl].float(), present[sl])
+        parts[0].append(t)
+        parts[1].append(i if i is not None else torch.zeros(len(t), 0))
+        parts[2].append(head.condition_index(mask[sl][:, : head.max_tokens], present[sl]))
+    return tuple(torch.cat(p) for p in parts)
+
+
+def _fit_c(x_train, y_train, x_val, y_val, c_grid, max_iter):
+    """Logistic regressions over ``c_grid`` (ascending, warm-started); the best on validation."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf, sweep, best = LogisticRegression(max_iter=max_iter, warm_start=True), {}, None
+    for c in sorted(c_grid):
+        clf.set_params(C=c)
+        clf.fit(x_train, y_train)
+        val_acc = float((clf.predict(x_val) == y_val).mean()) if len(y_val) else 0.0
+        sweep[str(c)] = round(val_acc, 5)
+        if best is None or val_acc > best[0]:  # ties keep the smaller C
+            best = (val_acc, c, copy.deepcopy(clf))
+    assert best is not None
+    return best[2], best[1], best[0], sweep
+
+
+def _copy_regression(linear: torch.nn.Linear, clf) -> None:
+    """sklearn's coefficients into ``linear`` (classes it never saw get a very low logit)."""
+    weight = torch.zeros_like(linear.weight)
+    bias = torch.full_like(linear.bias, -1e4)
+    coef = torch.from_numpy(np.asarray(clf.coef_, dtype=np.float32))
+    intercept = torch.from_numpy(np.asarray(clf.intercept_, dtype=np.float32))
+    classes = [int(c) for c in clf.classes_]
+    if len(classes) == 2:  # binary: one row w; logits (-z/2, z/2) give the same softmax
+        coef = torch.stack([-coef[0] / 2, coef[0] / 2])
+        intercept = torch.stack([-intercept[0] / 2, intercept[0] / 2])
+    for row, cls in enumerate(classes):
+        weight[cls], bias[cls] = coef[row], intercept[row]
+    linear.weight.copy_(weight)
+    linear.bias.copy_(bias)
+
+
+def _choose_weight(base_lp, probe_lp, labels) -> tuple[float, dict[str, float]]:
+    """The weight in WEIGHT_GRID with the best accuracy (ties: the lower log loss)."""
+    known = labels >= 0
+    scores, keys = {}, {}
+    for w in WEIGHT_GRID:
+        lp = (1 - w) * base_lp + w * probe_lp
+        acc = float((lp.argmax(1) == labels).float().mean()) if len(labels) else 0.0
+        nll = float(-lp[known].gather(1, labels[known][:, None]).mean()) if known.any() else 0.0
+        scores[str(w)], keys[w] = round(acc, 5), (acc, -nll)
+    return max(WEIGHT_GRID, key=lambda w: keys[w]), scores
+
+
+@torch.no_grad()
+def attach_probe_head(
+    result,
+    train_split: EncodedSplit,
+    val_split: EncodedSplit,
+    options,
+    *,
+    c_grid: Sequence[float] = C_GRID,
+    max_iter: int = 3000,
+    device: str = "cpu",
+    log=None,
+):
+    """Fit the probe into the trained model and mix it in where validation says it pays.
+
+    Per condition (title + photo, photo only, title only) a logistic regression on the frozen
+    pooled features, C chosen on validation (the ``both`` head is trained and chosen on the
+    full and, where present, terse titles together: at prediction time nobody says which one
+    a title is); then each condition's share of the probe in the output, from WEIGHT_GRID
+    (0 = the trained model alone, 1 = the probe alone) by validation accuracy over that
+    condition's products. Returns a new, recalibrated ``TrainResult`` whose model is a
+    ``ProbeEnsemble``, or ``result`` itself (with a note in its history) when every weight
+    is 0. ``history`` gets a ``probe_head`` entry: C, weights and the validation scores.
+    """
+    from prodcat_django.ml.model import PROBE_CONDITIONS, ProbeEnsemble, ProbeHead
+    from prodcat_django.ml.train import calibrate, conditions
+
+    started = time.perf_counter()
+    say = log or (lambda message: None)
+    base = result.model
+    heads = (
+        ["text"]
+        if options.no_image or not base.uses_image()
+        else ["image"]
+        if options.no_title or not base.uses_text()
+        else list(PROBE_CONDITIONS)
+    )
+    config = copy.deepcopy(result.config)
+    config["model"]["probe"] = {"heads": heads, "features": PROBE_FEATURES}
+    torch.manual_seed(0)  # a tiny-random tail is initialised from the global RNG
+    probe = ProbeHead(config, pretrained_tail=True).eval()
+    columns = [options.title_column]
+    if options.terse_column and options.terse_column in train_split.texts:
+        columns.append(options.terse_column)
+    # Rows of each head: (split, column, image) pairs whose products route to it.
+    sources = {
+        "both": [(c, True) for c in columns],
+        "image": [(None, True)],
+        "text": [(options.title_column, False)],
+    }
+    pooled: dict = {}
+
+    def rows_of(split_name, split, head):
+        xs, ys = [], []
+        for column, use_image in sources[head]:
+            key = (split_name, column, use_image)
+            if key not in pooled:
+                pooled[key] = _pooled(probe, split, column, use_image)
+            t, i, index = pooled[key]
+            keep = (index == PROBE_CONDITIONS.index(head)) & (split.labels >= 0)
+            x = torch.cat([t, i], 1) if head == "both" else i if head == "image" else t
+            xs.append(x[keep])
+            ys.append(split.labels[keep])
+        return torch.cat(xs).numpy(), torch.cat(ys).numpy()
+
+    report: dict = {"heads": {}}
+    for head in list(heads):
+        x_train, y_train = rows_of("train", train_split, head)
+        x_val, y_val = rows_of("val", val_split, head)
+        if len(set(y_train.tolist())) < 2:
+            heads.remove(head)  # nothing to tell apart (e.g. no photos in training)
+            say(f"probe head {head}: left out (its training products have under 2 labels)")
+            continue
+        clf, c, val_acc, sweep = _fit_c(x_train, y_train, x_val, y_val, c_grid, max_iter)
+        _copy_regression(probe.linear[head], clf)
+        report["heads"][head] = {"C": c, "val": round(val_acc, 5), "val_by_C": sweep}
+        say(f"probe head {head}: C={c}, validation {val_acc:.4f} on {len(y_val)} products")
+    if not heads:
+        result.history.append({"probe_head": "not attached: no head could be fitted"})
+        return result
+    for head in set(probe.heads) - set(heads):
+        del probe.linear[head]
+    probe.heads = tuple(heads)
+    config["model"]["probe"]["heads"] = heads
+    ensemble = ProbeEnsemble(base, probe.to(device)).eval()
+
+    # Each head's share, chosen on the validation products routed to it, over all conditions.
+    from prodcat_django.ml.train import predict_logits
+
+    val_conditions = conditions(val_split, options)
+    lps = {}
+    for name, (column, use_image) in val_conditions.items():
+        probe.weights.fill_(0.0)
+        base_lp = predict_logits(ensemble, val_split, column, use_image, device=device)
+        probe.weights.fill_(1.0)
+        probe_lp = predict_logits(ensemble, val_split, column, use_image, device=device)
+        _t, _i, index = _pooled(probe, val_split, column, use_image)
+        lps[name] = (base_lp, probe_lp, index)
+    weights = torch.zeros(len(PROBE_CONDITIONS))
+    for k, head in enumerate(PROBE_CONDITIONS):
+        if head not in heads:
+            continue
+        parts = [(b[i == k], p[i == k], val_split.labels[i == k]) for b, p, i in lps.values()]
+        b, p, y = (torch.cat(x) for x in zip(*parts, strict=True))
+        w, scores = _choose_weight(b, p, y)
+        weights[k] = w
+        report["heads"][head].update({"weight": w, "val_by_weight": scores, "n_val": len(y)})
+        say(f"probe head {head}: weight {w} (validation accuracy by weight {scores})")
+    report["val_accuracy"] = {
+        name: {
+            "model": round(float((b.argmax(1) == val_split.labels).float().mean()), 5),
+            "probe": round(float((p.argmax(1) == val_split.labels).float().mean()), 5),
+        }
+        for name, (b, p, _i) in lps.items()
+    }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    if not weights.any():
+        result.history.append({"probe_head": {**report, "attached": False}})
+        say("probe head: weight 0 everywhere on validation, not attached")
+        return result
+    probe.weights.copy_(weights)
+    new = calibrate(ensemble, config, result.labels, val_split, options, device)
+    for name, entry in report["val_accuracy"].items():
+        entry["ensemble"] = round(new.val[name]["accuracy"], 5)
+    new.history = [*result.history, {"probe_head": {**report, "attached": True}}]
+    new.best_epoch, new.trials, new.options = result.best_epoch, result.trials, result.options
+    new.seconds = result.seconds + (time.perf_counter() - started)
+    return new
+
+
+@contextmanager
+def probe_weights(model, value: float):
+    """Temporarily give every probe head the same weight: 1 = the probe alone, 0 = the
+    trained model alone (to report both next to the ensemble)."""
+    saved = model.probe.weights.clone()
+    model.probe.weights.fill_(value)
+    try:
+        yield model
+    finally:
+        model.probe.weights.copy_(saved)
+
+
+def component_accuracies(model, split: EncodedSplit, options, device: str = "cpu") -> dict:
+    """Accuracy per condition of the probe alone and of the trained model alone, for a
+    ``ProbeEnsemble`` (empty for any other model)."""
+    from prodcat_django.ml.model import ProbeEnsemble
+    from prodcat_django.ml.train import conditions, predict_logits
+
+    if not isinstance(model, ProbeEnsemble):
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for part, value in (("probe", 1.0), ("model", 0.0)):
+        with probe_weights(model, value):
+            out[part] = {
+                name: round(
+                    float(
+                        (predict_logits(model, split, col, img, device=device).argmax(1))
+                        .eq(split.labels)
+                        .float()
+                        .mean()
+                    ),
+                    5,
+                )
+                for name, (col, img) in conditions(split, options).items()
+            }
+    return out

@@ -490,6 +490,7 @@ def auto_fit(
     device: str = "cpu",
     progress: bool = True,
     log=None,
+    probe_head: bool = True,
 ) -> TrainResult:
     """Choose the recipe on validation within a time budget, then average seeds if it pays.
 
@@ -500,6 +501,11 @@ def auto_fit(
     the budget left it trains more seeds of the winner, up to ``max_seeds``, and returns their
     average if its validation score is at least the single model's. ``result.trials`` lists
     every trial with its options, score and seconds.
+
+    ``probe_head``: then fit the probe baseline into the model and mix it in per condition
+    where validation says it pays (``prodcat_django.ml.probe.attach_probe_head``), so the
+    recipe's candidates include the probe's own form. Its time is not part of ``budget_s``
+    (a few logistic regressions on cached features).
     """
     started = time.perf_counter()
     say = log or (lambda message: None)
@@ -573,5 +579,10 @@ def auto_fit(
         if ensemble.score >= score:
             chosen = ensemble
     chosen.trials, chosen.options = trials, options
+    if probe_head:
+        from prodcat_django.ml.probe import attach_probe_head
+
+        chosen = attach_probe_head(chosen, train_split, val_split, options, device=device, log=say)
+        say(f"auto_fit: with the probe head: val score {chosen.score:.4f}")
     chosen.seconds = time.perf_counter() - started
     return chosen

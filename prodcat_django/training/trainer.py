@@ -286,6 +286,7 @@ def _evaluate(
     dataset: Dataset,
 ) -> dict[str, Any]:
     from prodcat_django.ml.evaluation import evaluate_split, summary
+    from prodcat_django.ml.probe import component_accuracies
     from prodcat_django.ml.train import conditions, encode_split
 
     names = {str(c.pk): category_label(c) for c in dataset.categories}
@@ -312,6 +313,10 @@ def _evaluate(
             out[split_name][condition] = summary(report)
             if split_name == "test" and condition == "full":
                 out["confusion_pairs"] = _confusion_pairs(report["confusion"], names)
+        # With a probe head: the probe alone and the trained model alone, on the same products.
+        parts = component_accuracies(result.model, split, options, _device())
+        if parts:
+            out.setdefault("component_accuracy", {})[split_name] = parts
     out["dataset"] = {
         "products": len(dataset.examples),
         "categories": len(dataset.categories),

@@ -157,10 +157,13 @@ def test_auto_fit_picks_by_validation_within_budget(splits):
     best = max(singles, key=lambda t: t["score"])
     assert result.options.layers == (2 if best["overrides"] == {"layers": 2} else 1)
     assert result.trials[-1]["overrides"] == {"seeds": [0, 1]}
-    assert len(messages) == len(grid) + 1
+    # One line per trial, one for the seed average, one for the probe head's result.
+    assert len([m for m in messages if m.startswith("auto_fit:")]) == len(grid) + 2
+    assert any(m.startswith("probe head both: C=") for m in messages)
+    assert any("probe_head" in h for h in result.history)
     # A budget of zero still trains the first entry, then stops.
     quick = auto_fit(train_split, val_split, labels, budget_s=0, base=TrainOptions(**OPTIONS),
-                     grid=grid, progress=False, **_specs(spec))  # fmt: skip
+                     grid=grid, progress=False, probe_head=False, **_specs(spec))  # fmt: skip
     assert [t["overrides"] for t in quick.trials] == [{}]
 
 
