@@ -1,7 +1,8 @@
 """Admin sites of the admin tests: the test shop's product admin, two ways.
 
-- ``site`` (namespace "admin"): prodcat's review admins plus a product admin that uses
-  ``SuggestCategoriesAdminMixin``, as a shop writing its own admin would.
+- ``site`` (namespace "admin"): prodcat's review admins, model versions and label mappings,
+  plus a product admin that uses ``SuggestCategoriesAdminMixin``, as a shop writing its own
+  admin would.
 - ``legacy_site`` (namespace "legacy"): a plain product admin registered as a third-party app
   would, later given the action and column by ``enable_suggestions``.
 - ``prefetch_site`` (namespace "prefetch"): a product admin whose queryset uses
@@ -16,12 +17,20 @@ from django.contrib import admin
 from prodcat_django.admin import (
     INDEX_TEMPLATE,
     CategorySuggestionAdmin,
+    LabelMappingAdmin,
+    ModelVersionAdmin,
     SuggestCategoriesAdminMixin,
     SuggestionBatchAdmin,
     SuggestionDecisionAdmin,
     enable_suggestions,
 )
-from prodcat_django.models import CategorySuggestion, SuggestionBatch, SuggestionDecision
+from prodcat_django.models import (
+    CategorySuggestion,
+    LabelMapping,
+    ModelVersion,
+    SuggestionBatch,
+    SuggestionDecision,
+)
 from tests.testapp.models import Category, Product
 
 site = admin.AdminSite(name="admin")
@@ -29,6 +38,8 @@ site.index_template = INDEX_TEMPLATE
 site.register(CategorySuggestion, CategorySuggestionAdmin)
 site.register(SuggestionBatch, SuggestionBatchAdmin)
 site.register(SuggestionDecision, SuggestionDecisionAdmin)
+site.register(ModelVersion, ModelVersionAdmin)
+site.register(LabelMapping, LabelMappingAdmin)
 
 
 @admin.register(Category, site=site)

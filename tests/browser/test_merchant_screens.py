@@ -383,3 +383,90 @@ def test_a_class_given_suggestions_works_as_the_mixin(
     row.get_by_role("button", name=re.compile("Accept Watches")).click()
     page.wait_for_selector("#prodcat-announce:has-text('Accepted')")
     assert Product.objects.get(pk=watch.object_id).category == categories["Watches"]
+
+
+def test_the_model_pages_pass_axe(
+    screen: Any, live_server: Any, model_checkpoint: Path, categories, settings, tmp_path: Path
+):
+    """The model versions (list and one version beside the active one) and the label
+    mappings, on both screens: no serious or critical axe finding, nothing scrolled sideways."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from prodcat_django.ml.testing import build_random_checkpoint
+    from prodcat_django.models import LabelMapping
+    from prodcat_django.training import store
+    from prodcat_django.training.labels import label_map_for
+
+    settings.PRODCAT = {**settings.PRODCAT, "MODEL_CACHE_DIR": str(tmp_path / "model-cache")}
+    store.forget_local_copies()
+    cats = sorted(categories.values(), key=lambda c: str(c.pk))
+    path = build_random_checkpoint(
+        tmp_path / "ckpt", [str(c.pk) for c in cats], name="shop", version="2", seed=1
+    )
+    # What prodcat_train records (trainer.evaluate_version, compare_on_held_out); the page
+    # only renders it.
+    side = {"n": 48, "auto_accept_coverage": 0.5}
+    row = store.add_version(
+        path,
+        label_map=label_map_for(cats),
+        product_model="testapp.Product",
+        metrics={
+            "test": {
+                "full": {
+                    "accuracy": 0.9167,
+                    "auto_accept": {"precision": 0.9815, "coverage": 0.5625},
+                },
+                "title_only": {"accuracy": 0.8542},
+                "image_only": {"accuracy": 0.625},
+            },
+            "confusion_pairs": [{"true": "Shoes", "predicted": "Bags", "n": 3}],
+            "dataset": {"left_out": [{"name": "Home Decor", "count": 3}]},
+        },
+        comparison={
+            "passed": False,
+            "reasons": ["accuracy 91.67% is below the active version's 93.75%"],
+            "candidate": {
+                "name": "shop",
+                "version": "2",
+                "accuracy": 0.9167,
+                "auto_accept_precision": 0.9815,
+                **side,
+            },
+            "baseline": {
+                "name": "tiny",
+                "version": "0.0.1",
+                "accuracy": 0.9375,
+                "auto_accept_precision": 0.9630,
+                **side,
+            },
+        },
+        dataset_size=240,
+        note="nightly retrain",
+    )
+    store.ensure_builtin()
+    category_type = ContentType.objects.get_for_model(cats[0])
+    for label, category in (("Shoes", categories["Shoes"]), ("Bags", categories["Bags"])):
+        LabelMapping.objects.create(
+            model_name="tiny", label=label, category_type=category_type, category_pk=category.pk
+        )
+    log_in(screen, live_server.url)
+    for url, name in (
+        ("/admin/prodcat_django/modelversion/", "model-versions"),
+        (f"/admin/prodcat_django/modelversion/{row.pk}/change/", "model-version-detail"),
+        ("/admin/prodcat_django/labelmapping/", "label-mappings"),
+    ):
+        screen.goto(f"{live_server.url}{url}")
+        assert screen.locator("#content h1").count() == 1
+        assert_no_horizontal_scroll(screen)
+        shoot(screen, name)
+        assert_accessible(screen, name)
+
+    # The label's category is picked by name from the shop's categories, not typed as a key.
+    picker = screen.get_by_label("Category for the label Bags")
+    assert picker.evaluate("e => e.tagName") == "SELECT"
+    picker.select_option(label="Watches")
+    screen.get_by_role("button", name="Save").click()
+    screen.wait_for_selector(".messagelist .success")
+    mapping = LabelMapping.objects.get(label="Bags")
+    assert mapping.category_pk == str(categories["Watches"].pk)
+    store.forget_local_copies()

@@ -10,7 +10,11 @@ window.addEventListener('DOMContentLoaded', () => {
     }
     const table = document.getElementById('result_list');
     if (!table || !table.tHead) { return; }
-    const names = Array.from(table.tHead.rows[0].cells).map((th) => th.innerText.trim());
+    // The column's name only, not the sort priority digit of a list sorted on several columns.
+    const names = Array.from(table.tHead.rows[0].cells).map((th) => {
+        const text = th.querySelector('.text');
+        return (text || th).innerText.trim();
+    });
     Array.from(table.tBodies[0].rows).forEach((row) => {
         Array.from(row.cells).forEach((cell, i) => {
             if (names[i]) { cell.dataset.prodcatLabel = names[i]; }
