@@ -66,7 +66,8 @@ class SuggestionBatch(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return self.label or f"batch {self.pk} ({self.total} products)"
+        products = "product" if self.total == 1 else "products"
+        return self.label or f"batch {self.pk} ({self.total} {products})"
 
     def progress(self) -> dict[str, Any]:
         """Counts of this batch's suggestions per status, plus ``total``, ``done``, ``finished``.

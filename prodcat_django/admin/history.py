@@ -15,6 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -24,14 +26,29 @@ from prodcat_django import services
 from prodcat_django.admin import batch_progress
 from prodcat_django.admin.display import merchant_status
 from prodcat_django.admin.product import ADMIN_MEDIA
-from prodcat_django.models import SuggestionBatch, SuggestionStatus
+from prodcat_django.models import SuggestionBatch, SuggestionDecision, SuggestionStatus
 
 #: Seconds between refreshes of the batch progress page.
 PROGRESS_REFRESH_SECONDS = 3
 
 
+def _card_row(text: Any) -> str:
+    # The class lets admin.css lay the list's rows out as cards when the list is narrow.
+    return format_html('<span class="prodcat-card-row">{}</span>', text)
+
+
+def _products(content_type: Any, count: int) -> str:
+    """ "5 products" in the product model's own words (not "Testapp | product")."""
+    model = content_type.model_class() if content_type is not None else None
+    if model is None:
+        return str(count)
+    name = model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural
+    return f"{count} {name}"
+
+
 class SuggestionBatchAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "content_type", "total", "created_by", "created_at", "progress"]
+    # Few, short columns: nothing is pushed out of sight, and narrow lists become cards.
+    list_display = ["batch", "products", "requested", "progress"]
     list_select_related = ["created_by", "content_type"]
     readonly_fields = ["content_type", "created_by", "created_at", "total", "label"]
 
@@ -43,7 +60,21 @@ class SuggestionBatchAdmin(admin.ModelAdmin):
 
     @property
     def media(self) -> forms.Media:
-        return super().media + ADMIN_MEDIA
+        return super().media + ADMIN_MEDIA + forms.Media(js=["prodcat_django/list_cards.js"])
+
+    @admin.display(description=gettext_lazy("batch"), ordering="pk")
+    def batch(self, obj: SuggestionBatch) -> str:
+        return _card_row(obj)
+
+    @admin.display(description=gettext_lazy("products"), ordering="total")
+    def products(self, obj: SuggestionBatch) -> str:
+        return _products(obj.content_type, obj.total)
+
+    @admin.display(description=gettext_lazy("requested"), ordering="created_at")
+    def requested(self, obj: SuggestionBatch) -> str:
+        when = date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
+        who = obj.created_by.get_username() if obj.created_by else ""
+        return _("%(when)s by %(who)s") % {"when": when, "who": who} if who else when
 
     @admin.display(description=gettext_lazy("progress"))
     def progress(self, obj: SuggestionBatch) -> str:
@@ -135,13 +166,37 @@ class SuggestionBatchAdmin(admin.ModelAdmin):
 class SuggestionDecisionAdmin(admin.ModelAdmin):
     """The append-only audit trail: viewable, never editable."""
 
-    list_display = ["created_at", "action", "username", "content_type", "object_id", "from_label"]
+    list_display = ["decided_at", "action", "by", "product", "suggested"]
     list_filter = ["action", "created_at"]
     list_select_related = ["content_type"]
     search_fields = ["username", "object_id", "from_label"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + ADMIN_MEDIA + forms.Media(js=["prodcat_django/list_cards.js"])
+
+    @admin.display(description=gettext_lazy("decided at"), ordering="created_at")
+    def decided_at(self, obj: SuggestionDecision) -> str:
+        return _card_row(date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT"))
+
+    @admin.display(description=gettext_lazy("by"), ordering="username")
+    def by(self, obj: SuggestionDecision) -> str:
+        return obj.username if obj.is_human else _("automatically")
+
+    @admin.display(description=gettext_lazy("product"), ordering="object_id")
+    def product(self, obj: SuggestionDecision) -> str:
+        model = obj.content_type.model_class() if obj.content_type_id else None
+        name = model._meta.verbose_name if model is not None else _("product")
+        return f"{name} {obj.object_id}"
+
+    @admin.display(description=gettext_lazy("suggested"), ordering="from_label")
+    def suggested(self, obj: SuggestionDecision) -> str:
+        if obj.from_score is None:
+            return obj.from_label
+        return f"{obj.from_label} {obj.from_score:.0%}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

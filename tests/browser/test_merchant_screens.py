@@ -277,24 +277,42 @@ def test_bulk_progress_reaches_100_percent(
 def test_health_warning_when_no_worker_runs(
     screen: Any, live_server: Any, model_checkpoint: Path, make_suggestion, settings
 ):
+    from prodcat_django.services import health
+    from tests.celery_app import app
+
     settings.PRODCAT = {**settings.PRODCAT, "DISPATCH_LEASE": 0}
-    stuck = make_suggestion("Never classified", [], status=SuggestionStatus.PENDING)
-    CategorySuggestion.objects.filter(pk=stuck.pk).update(dispatched_at=None)
-    make_suggestion("Waiting for you", [("Shoes", 0.7)])
-    log_in(screen, live_server.url)
-    for url, name in (
-        ("/admin/", "index"),
-        ("/admin/prodcat_django/categorysuggestion/", "review-list-warning"),
-        (f"/admin/testapp/product/{stuck.object_id}/change/", "product-change-warning"),
-    ):
-        screen.goto(f"{live_server.url}{url}")
-        warning = screen.locator(".prodcat-health").first
-        assert "no worker has taken" in warning.inner_text()
-        assert "worker -Q prodcat" in warning.inner_text()
-        assert_contrast(screen, ".prodcat-health p")
-        assert_no_horizontal_scroll(screen)
-        shoot(screen, name)
-        assert_accessible(screen, name)
+    eager = app.conf.task_always_eager
+    # Tasks go through a broker (memory://, nothing consumes it): a worker is expected, and
+    # this process runs no task itself (an eager run would write a health row).
+    app.conf.task_always_eager = False
+    try:
+        stuck = make_suggestion("Never classified", [], status=SuggestionStatus.PENDING)
+        CategorySuggestion.objects.filter(pk=stuck.pk).update(dispatched_at=None)
+        make_suggestion("Waiting for you", [("Shoes", 0.7)])
+        log_in(screen, live_server.url)
+        # No worker has ever reported on the queue.
+        for url, name in (
+            ("/admin/", "index"),
+            ("/admin/prodcat_django/categorysuggestion/", "review-list-warning"),
+            (f"/admin/testapp/product/{stuck.object_id}/change/", "product-change-warning"),
+        ):
+            screen.goto(f"{live_server.url}{url}")
+            warning = screen.locator(".prodcat-health").first
+            text = warning.inner_text()
+            assert "No worker is taking category suggestions" in text
+            assert "1 suggestion is waiting." in text
+            assert "celery -A <your project> worker -Q prodcat" in text
+            assert_contrast(screen, ".prodcat-health p")
+            assert_no_horizontal_scroll(screen)
+            shoot(screen, name)
+            assert_accessible(screen, name)
+        # A worker reports in; the suggestion nobody took still warns, in other words.
+        health.record_heartbeat("w1@shop")
+        screen.goto(f"{live_server.url}/admin/prodcat_django/categorysuggestion/")
+        text = screen.locator(".prodcat-health").first.inner_text()
+        assert "no worker has taken" in text and "No worker is taking" not in text
+    finally:
+        app.conf.task_always_eager = eager
     screen.goto(f"{live_server.url}/admin/")
     assert "1 suggestion waits for review." in screen.inner_text(".prodcat-summary")
 
