@@ -109,6 +109,16 @@ DEFAULTS: dict[str, Any] = {
     # Failed Basic/token sign-ins allowed per client address before the API answers 429 to
     # that address (checked before the credentials); None turns it off.
     "AUTH_FAILURE_RATE": "10/min",
+    # ── The neighbour head and the out-of-taxonomy verdict (prodcat_django.services.neighbours) ──
+    # Learn from each decision at once: products filed by a merchant, by an accepted suggestion
+    # or already in the catalogue (manage.py prodcat_index), and category names, are kept in an
+    # index every worker reads; categories the model cannot predict are suggested from it.
+    "NEIGHBOURS": True,
+    # The lookup's class (prodcat_django.index.memory.NeighbourBackend); the portable one keeps
+    # the matrix in each worker's memory, refreshed from the database before each task.
+    "NEIGHBOUR_BACKEND": "prodcat_django.index.memory.PortableIndex",
+    # Seconds between a worker's checks for new, renamed or deleted categories (name vectors).
+    "NEIGHBOUR_NAME_SYNC_SECONDS": 30.0,
 }
 
 

@@ -56,6 +56,7 @@ def product_saved(
         inputs = adapter.input_fields
         if update_fields is None or inputs is None or set(inputs) & set(update_fields):
             _request(instance, adapter.label)
+        _neighbours(instance, adapter)
     for adapter, related in related_inputs_for(sender):
         fields = related.fields
         if (
@@ -79,6 +80,7 @@ def product_deleted(sender: type[models.Model], instance: models.Model, **kwargs
             if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
                 raise
             logger.exception("prodcat: could not retire the suggestions of a deleted product")
+        _neighbours_deleted(instance, get_adapter(sender))
     if prodcat_settings.AUTO_SUGGEST:
         for adapter, related in related_inputs_for(sender):
             _request_for_related(adapter, related, instance)
@@ -96,6 +98,29 @@ def _request_for_related(adapter: Any, related: Any, instance: models.Model) -> 
         if product is None:
             return
     _request(product, adapter.label)
+
+
+def _neighbours(product: models.Model, adapter: Any) -> None:
+    """A category a human set on the product is learnt by the neighbour index."""
+    from prodcat_django.services import neighbours
+
+    try:
+        neighbours.product_saved(product, adapter)
+    except Exception:
+        if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
+            raise
+        logger.exception("prodcat: could not update the neighbour index for pk=%s", product.pk)
+
+
+def _neighbours_deleted(product: models.Model, adapter: Any) -> None:
+    from prodcat_django.services import neighbours
+
+    try:
+        neighbours.product_deleted(product, adapter)
+    except Exception:
+        if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):
+            raise
+        logger.exception("prodcat: could not drop a deleted product from the neighbour index")
 
 
 def _request(product: models.Model, label: str) -> None:

@@ -172,3 +172,22 @@ def retrain_task(
     from prodcat_django.training.schedule import retrain
 
     return retrain(model, if_due=if_due, force=force)
+
+
+@shared_task(
+    bind=True,
+    name="prodcat.index_products",
+    acks_late=True,
+    ignore_result=True,
+    max_retries=DATABASE_RETRIES,
+)
+def index_products_task(self: Any, refs: list[list[Any]]) -> int:
+    """File products in the neighbour index: ``[[content_type_id, object_id, source]]``."""
+    from prodcat_django.services import neighbours
+
+    try:
+        return neighbours.run_index(refs)
+    except (OperationalError, InterfaceError) as exc:
+        for conn in connections.all(initialized_only=True):
+            conn.close()
+        raise self.retry(exc=exc, countdown=_database_backoff(self.request.retries)) from exc

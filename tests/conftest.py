@@ -46,6 +46,16 @@ def prodcat_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     clear_cache()
 
 
+@pytest.fixture(autouse=True)
+def fresh_neighbour_index() -> Iterator[None]:
+    """Each test starts with no in-memory neighbour index: its rows were rolled back."""
+    from prodcat_django.services import neighbours
+
+    neighbours.reset()
+    yield
+    neighbours.reset()
+
+
 @pytest.fixture
 def model_checkpoint(prodcat_checkpoint: Path, settings: Any) -> Path:
     """The tiny 4-label random checkpoint as PRODCAT["CHECKPOINT"] for one test."""

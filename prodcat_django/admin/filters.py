@@ -141,3 +141,24 @@ class BatchFilter(admin.SimpleListFilter):
         if not value.isdigit():
             return queryset.none()
         return queryset.filter(batch_id=int(value))
+
+
+class FitFilter(admin.SimpleListFilter):
+    """The out-of-taxonomy verdict: suggestions whose product may fit none of the shop's
+    categories (they are never auto-accepted; the merchant files them by hand)."""
+
+    title = _("fits a category")
+    parameter_name = "fit"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("no", _("May not fit any category")),
+            ("yes", _("Fits a category")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "no":
+            return queryset.filter(out_of_taxonomy=True)
+        if self.value() == "yes":
+            return queryset.filter(out_of_taxonomy=False)
+        return queryset

@@ -45,11 +45,17 @@ from prodcat_django.admin.display import (
     thumbnail,
     token_weights,
 )
-from prodcat_django.admin.filters import BatchFilter, PredictedLabelFilter, ScoreBandFilter
+from prodcat_django.admin.filters import (
+    BatchFilter,
+    FitFilter,
+    PredictedLabelFilter,
+    ScoreBandFilter,
+)
 from prodcat_django.admin.product import ADMIN_MEDIA, selection_context
 from prodcat_django.models import CategorySuggestion, SuggestionStatus
 from prodcat_django.registry import NotRegistered, get_adapter
 from prodcat_django.services.errors import without_paths
+from prodcat_django.services.neighbours import SOURCE_TEXT
 
 __all__ = ["CategoryAutocomplete", "CategoryChoiceForm", "CategorySuggestionAdmin"]
 
@@ -167,6 +173,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
     list_display_links = ["product_title"]
     list_filter = [
         review_queue.QueueFilter,
+        FitFilter,
         PredictedLabelFilter,
         ScoreBandFilter,
         BatchFilter,
@@ -190,6 +197,7 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "status_display",
+                    "verdict_display",
                     "top_labels",
                     "matched_category",
                     "auto_accepted_display",
@@ -294,12 +302,26 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("suggestion"), ordering="score")
     def top_labels(self, obj: CategorySuggestion) -> str:
-        labels = [(item.get("label", ""), item.get("score", 0.0)) for item in obj.labels or []]
+        labels = [(labelled_source(item), item.get("score", 0.0)) for item in obj.labels or []]
         if not labels and obj.error:
             return format_html(
                 '<span class="prodcat-decision">{}</span>', without_paths(obj.error)[:200]
             )
+        if obj.out_of_taxonomy and obj.status == SuggestionStatus.READY:
+            return format_html("{}{}", verdict_badge(), score_bars(labels))
         return score_bars(labels)
+
+    @admin.display(description=gettext_lazy("fits a category"))
+    def verdict_display(self, obj: CategorySuggestion) -> str:
+        if obj.status in (SuggestionStatus.PENDING, SuggestionStatus.RUNNING):
+            return _("not known yet")
+        if not obj.out_of_taxonomy:
+            return _("Yes")
+        return format_html(
+            "{} {}",
+            verdict_badge(),
+            verdict_detail(obj),
+        )
 
     @admin.display(description=gettext_lazy("current category"))
     def current_category(self, obj: CategorySuggestion) -> str:
@@ -470,7 +492,12 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
             and current != obj.product_category_pk
             and current != obj.category_pk
         )
+        flagged = obj.out_of_taxonomy and obj.status == SuggestionStatus.READY
         return {
+            # The verdict (issue 10): "File under…" is the main action, Accept a quiet one.
+            "flagged": flagged,
+            "flag_detail": verdict_detail(obj) if flagged else "",
+            "create_category_url": _category_add_url(self.admin_site, adapter) if flagged else "",
             "allowed": self.has_review_permission(request),
             "may_set_category": services.can_set_category(request.user, obj),
             "reviewable": reviewable and adapter is not None,
@@ -813,6 +840,43 @@ class CategorySuggestionAdmin(admin.ModelAdmin):
                 % {"n": len(errors), "reasons": _summarize_errors(errors)},
                 messages.WARNING,
             )
+
+
+def labelled_source(item: dict[str, Any]) -> str:
+    """A stored label with where it came from: "Mugs (from similar products)"."""
+    label = str(item.get("label", ""))
+    source = SOURCE_TEXT.get(str(item.get("source") or "model"), "")
+    return f"{label} ({_(source)})" if source else label
+
+
+def verdict_badge() -> str:
+    return format_html(
+        '<span class="prodcat-status prodcat-status--flagged">{}</span>',
+        _("may not fit any of your categories"),
+    )
+
+
+def verdict_detail(obj: CategorySuggestion) -> str:
+    """Why, in the merchant's words, with the score against its threshold when known."""
+    parts = [obj.ood_reason] if obj.ood_reason else []
+    if obj.ood_score is not None and obj.ood_threshold is not None:
+        parts.append(
+            _("score %(score).2f, flagged above %(threshold).2f")
+            % {"score": obj.ood_score, "threshold": obj.ood_threshold}
+        )
+    return format_html('<span class="prodcat-decision">{}</span>', "; ".join(parts))
+
+
+def _category_add_url(admin_site: admin.AdminSite, adapter: ProductAdapter | None) -> str:
+    """The category model's add page on this admin site ("" when it has none there)."""
+    model = adapter.category_model if adapter is not None else None
+    if model is None or not admin_site.is_registered(model):
+        return ""
+    opts = model._meta
+    try:
+        return reverse(f"{admin_site.name}:{opts.app_label}_{opts.model_name}_add")
+    except NoReverseMatch:
+        return ""
 
 
 def _adapter_for_ct(content_type_id: int) -> ProductAdapter | None:

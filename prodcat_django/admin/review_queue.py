@@ -180,7 +180,9 @@ def decide_cell(suggestion: CategorySuggestion, admin_site: admin.AdminSite) -> 
     if not (row.get("can_review") and url and reviewable):
         return format_html('<span class="prodcat-decision">{}</span>', "—")
     parts = []
-    if suggestion.status == SuggestionStatus.READY and suggestion.category_pk:
+    # Out of taxonomy (issue 10): "File under…" comes first and open, Accept is not offered.
+    flagged = suggestion.out_of_taxonomy and suggestion.status == SuggestionStatus.READY
+    if suggestion.status == SuggestionStatus.READY and suggestion.category_pk and not flagged:
         parts.append(
             format_html(
                 '<button type="submit" class="button default prodcat-quick" formaction="{}" '
@@ -196,12 +198,13 @@ def decide_cell(suggestion: CategorySuggestion, admin_site: admin.AdminSite) -> 
         field = CATEGORY_FIELD.format(pk=suggestion.pk)
         parts.append(
             format_html(
-                '<details class="prodcat-file-under"><summary>{}</summary>'
+                '<details class="prodcat-file-under"{}><summary>{}</summary>'
                 '<label class="prodcat-sr" for="id_{}">{}</label>'
                 '<select name="{}" id="id_{}"><option value="">{}</option>{}</select> '
                 '<button type="submit" class="button prodcat-quick" formaction="{}" '
                 'formmethod="post" name="decision" value="file" data-prodcat-quick>{}</button>'
                 "</details>",
+                SafeString(" open") if flagged else "",
                 _("File under…"),
                 field,
                 _("Category"),

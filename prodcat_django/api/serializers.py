@@ -80,6 +80,41 @@ class LabelScoreSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="Calibrated probability, 0 to 1.")
 
 
+class StoredLabelSerializer(LabelScoreSerializer):
+    source = serializers.ChoiceField(
+        choices=["model", "neighbours", "name"],
+        default="model",
+        help_text='Where the label came from: "model" (the trained model), "neighbours" (products '
+        'filed under that category, most similar to this one), "name" (the category\'s name '
+        "and description: a category without products yet).",
+    )
+
+
+class VerdictFields(serializers.Serializer):
+    """The out-of-taxonomy verdict, shared by stored suggestions and ``suggest/``."""
+
+    out_of_taxonomy = serializers.BooleanField(
+        read_only=True,
+        help_text="True when the product probably fits none of the shop's categories: such a "
+        "suggestion is never auto-accepted; file the product by hand (or create a category).",
+    )
+    ood_score = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="The out-of-taxonomy detector's score (higher = further outside); null "
+        "when not computed.",
+    )
+    ood_threshold = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="The calibrated threshold ood_score is compared with (out_of_taxonomy = "
+        "score above it); null when not computed.",
+    )
+    ood_reason = serializers.CharField(
+        read_only=True, help_text="Why it was flagged, in a few words; empty when not flagged."
+    )
+
+
 class ModelInfoSerializer(serializers.Serializer):
     name = serializers.CharField()
     version = serializers.CharField()
@@ -100,7 +135,7 @@ class ExplanationSerializer(serializers.Serializer):
     )
 
 
-class SuggestResponseSerializer(serializers.Serializer):
+class SuggestResponseSerializer(VerdictFields):
     labels = LabelScoreSerializer(many=True, help_text="Best first, top_k long.")
     explanation = ExplanationSerializer(
         required=False, help_text="Only with explain=true in the request."
@@ -175,7 +210,7 @@ class SuggestionListSerializer(serializers.ListSerializer):
         return super().to_representation(items)
 
 
-class SuggestionSerializer(serializers.ModelSerializer):
+class SuggestionSerializer(VerdictFields, serializers.ModelSerializer):
     """A stored suggestion, as ``GET suggestions/<id>/`` and the review endpoints return it.
 
     Category names are fetched for a whole list at once (``SuggestionListSerializer``).
@@ -186,7 +221,7 @@ class SuggestionSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     product = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=SuggestionStatus.choices, read_only=True)
-    labels = LabelScoreSerializer(many=True, read_only=True)
+    labels = StoredLabelSerializer(many=True, read_only=True)
     category = serializers.SerializerMethodField(
         help_text="The shop category the top label matched (CATEGORY_MATCHER); null if none."
     )
@@ -224,6 +259,10 @@ class SuggestionSerializer(serializers.ModelSerializer):
             "score",
             "category",
             "correction",
+            "out_of_taxonomy",
+            "ood_score",
+            "ood_threshold",
+            "ood_reason",
             "auto_accepted",
             "model",
             "explanation",

@@ -177,6 +177,11 @@ class SuggestView(ProdcatAPIView, GenericAPIView):
             "model": {"name": info.name, "version": info.version},
             "auto_accept": prediction.auto_accept,
             "threshold": info.threshold,
+            # The model's own verdict (the neighbour head runs in the worker, not here).
+            "out_of_taxonomy": bool(prediction.out_of_taxonomy),
+            "ood_score": _float_or_none(prediction.ood_score),
+            "ood_threshold": _float_or_none(prediction.ood_threshold),
+            "ood_reason": prediction.ood_reason if prediction.out_of_taxonomy else "",
         }
         if explanation is not None:
             data["explanation"] = {
@@ -470,3 +475,7 @@ class RejectSuggestionView(SuggestionObjectMixin, ProdcatAPIView):
                 suggestion, user=request.user, category=category, note=note, override=override
             ),
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -16,10 +16,12 @@ from prodcat_django.models import (
     DECIDED_STATUSES,
     CategorySuggestion,
     DecisionAction,
+    NeighbourSource,
     SuggestionDecision,
     SuggestionStatus,
 )
 from prodcat_django.registry import get_adapter
+from prodcat_django.services import neighbours
 
 #: The permission that allows accepting and rejecting suggestions.
 REVIEW_PERMISSION = "prodcat_django.review_categorysuggestion"
@@ -78,7 +80,8 @@ def accept(
             _check_category_unchanged(
                 suggestion, adapter, adapter.current_category_key(product), key
             )
-        adapter.apply_category(product, category)
+        with neighbours.deciding():  # the decision files the product in the index itself
+            adapter.apply_category(product, category)
         suggestion.status = SuggestionStatus.ACCEPTED
         suggestion.auto_accepted = False
         suggestion.reviewed_by = user
@@ -86,6 +89,11 @@ def accept(
         suggestion.correction_pk = "" if key == suggestion.category_pk else key
         suggestion.save()
         record_decision(suggestion, DecisionAction.ACCEPTED, user, key, previous)
+        # Learnt at once, after the commit: the next product like this one finds it.
+        neighbours.decision_made(
+            suggestion,
+            NeighbourSource.MERCHANT if suggestion.correction_pk else NeighbourSource.ACCEPTED,
+        )
     _copy_state(suggestion, given)
     return suggestion
 
@@ -121,7 +129,8 @@ def reject(
             raise _already_decided(suggestion, adapter)
         previous = category_keys_text(adapter.get_categories(product))
         if resolved is not None:
-            adapter.apply_category(product, resolved)
+            with neighbours.deciding():
+                adapter.apply_category(product, resolved)
         suggestion.status = SuggestionStatus.REJECTED
         suggestion.auto_accepted = False
         suggestion.reviewed_by = user
@@ -137,6 +146,8 @@ def reject(
             previous,
             note=note,
         )
+        if resolved is not None:  # a correction: the merchant filed it
+            neighbours.decision_made(suggestion, NeighbourSource.MERCHANT)
     _copy_state(suggestion, given)
     return suggestion
 

@@ -56,7 +56,7 @@ from prodcat_django.models import (
     SuggestionStatus,
 )
 from prodcat_django.registry import get_adapter
-from prodcat_django.services import health
+from prodcat_django.services import health, neighbours
 from prodcat_django.services.errors import without_paths
 from prodcat_django.services.requests import request_suggestion
 from prodcat_django.services.review import category_keys_text, record_decision
@@ -340,11 +340,15 @@ def _run_for_type(
             if adapter.category_model is not None
             else _NameLabels(adapter)
         )
+        # The neighbour head (issue 10): this task's view of the index, refreshed once here.
+        ranker = neighbours.Ranker(
+            lease.predictor, adapter, matcher, labels=lease.predictor.info.labels
+        )
         # Each pass reads, decodes (reduced) and classifies its products before the next one
         # reads anything: the worker holds one pass of photos, whatever the task's size.
         for group in passes:
             _run_pass(
-                [(s, products.get(s.object_id)) for s in group], adapter, matcher, report, lease
+                [(s, products.get(s.object_id)) for s in group], adapter, ranker, report, lease
             )
     except (DatabaseError, SoftTimeLimitExceeded):
         # No product's fault: the task retries a database error, and gives its rows back at
@@ -368,7 +372,7 @@ def _run_for_type(
 def _run_pass(
     group: list[tuple[CategorySuggestion, models.Model | None]],
     adapter: ProductAdapter,
-    matcher: Any,
+    ranker: neighbours.Ranker,
     report: RunReport,
     lease: _Lease,
 ) -> None:
@@ -400,7 +404,7 @@ def _run_pass(
                 limit,
             )
             for one in group:
-                _run_pass([one], adapter, matcher, report, lease)
+                _run_pass([one], adapter, ranker, report, lease)
             return
         logger.warning("prodcat: suggestion %s timed out after %.0f s", group[0][0].pk, limit)
         _fail(
@@ -421,7 +425,7 @@ def _run_pass(
             explanation,
             info,
             adapter,
-            matcher,
+            ranker,
             report,
             lease,
         )
@@ -589,22 +593,29 @@ def _store(
     explanation: Explanation,
     info: Any,
     adapter: ProductAdapter,
-    matcher: Any,
+    ranker: neighbours.Ranker,
     report: RunReport,
     lease: _Lease,
 ) -> None:
     suggestion = item.suggestion
     prediction = explanation.prediction
-    category = matcher.category(prediction.top.label)
+    # The model's labels and the neighbour head's categories in one ranking, each with its
+    # source; the verdict says whether the product fits any of them.
+    ranking = ranker.rank(prediction)
+    top = ranking.top
+    category = top.category
     written = lease.held(suggestion.pk).update(
         status=SuggestionStatus.READY,
-        labels=[
-            {"label": matcher.display(ls.label), "score": float(ls.score)}
-            for ls in prediction.labels
-        ],
-        label=matcher.display(prediction.top.label),
-        score=float(prediction.top.score),
-        category_pk="" if category is None else adapter.category_key(category),
+        labels=[label.as_json() for label in ranking.labels],
+        label=top.label,
+        score=top.score,
+        category_pk=top.category_pk,
+        out_of_taxonomy=ranking.out_of_taxonomy,
+        ood_score=_float_or_none(getattr(prediction, "ood_score", None)),
+        ood_threshold=_float_or_none(getattr(prediction, "ood_threshold", None)),
+        ood_reason=str(getattr(prediction, "ood_reason", "") or "")[:200],
+        embedding=ranking.embedding,
+        embedding_id=ranking.embedding_id,
         model_name=info.name,
         model_version=info.version,
         explanation=_explanation_json(explanation),
@@ -618,13 +629,30 @@ def _store(
         report.skipped.append(suggestion.pk)  # superseded, or another worker took it over
         return
     report.ready.append(suggestion.pk)
+    ranker.refile(item.product, ranking, suggestion.fingerprint)
     if (
         prodcat_settings.AUTO_ACCEPT
-        and prediction.auto_accept
+        and auto_acceptable(prediction, ranking)
         and category is not None
         and _auto_accept(suggestion.pk, item.product, adapter, category)
     ):
         report.auto_accepted.append(suggestion.pk)
+
+
+def auto_acceptable(prediction: Any, ranking: neighbours.Ranking) -> bool:
+    """The model's own top label cleared the checkpoint's threshold, and the product is not
+    flagged as fitting none of the categories: a flagged suggestion is never auto-accepted,
+    nor one whose top came from the neighbour head (a person confirms those)."""
+    return bool(
+        prediction.auto_accept
+        and not ranking.out_of_taxonomy
+        and not getattr(prediction, "out_of_taxonomy", False)
+        and ranking.top.source == "model"
+    )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _fail(pk: int, error: str, report: RunReport) -> None:
@@ -673,7 +701,8 @@ def _auto_accept(
         if adapter.is_human_decided(product):
             return False
         previous = category_keys_text(adapter.get_categories(product))
-        adapter.apply_category(product, category)
+        with neighbours.deciding():  # an auto-accept is not learnt from
+            adapter.apply_category(product, category)
         suggestion.status = SuggestionStatus.ACCEPTED
         suggestion.auto_accepted = True
         suggestion.save(update_fields=["status", "auto_accepted", "updated_at"])

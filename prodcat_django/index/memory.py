@@ -1,0 +1,184 @@
+"""The portable lookup: each worker process keeps the index's matrix in memory.
+
+Before each task the worker calls :meth:`PortableIndex.refresh`: one query reads the index's
+revision, and only when it moved are the rows written since applied (new and replaced
+vectors overwrite their slot, tombstones drop theirs). Two worker processes therefore answer
+from the same rows as soon as each has refreshed; nothing lives only in one process.
+
+The scoring itself is :class:`prodcat_django.ml.knn.NeighbourHead` (products' vectors, plus
+category-name vectors standing in for categories without products).
+
+Another backend (pgvector: ``ORDER BY vector <=> %s LIMIT k`` over the same table) implements
+:class:`NeighbourBackend` and is named in ``PRODCAT["NEIGHBOUR_BACKEND"]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+import numpy as np
+from django.utils.module_loading import import_string
+
+from prodcat_django.conf import prodcat_settings
+from prodcat_django.index import store
+from prodcat_django.index.vectors import DTYPE
+from prodcat_django.models import NeighbourSource
+
+
+class NeighbourBackend(Protocol):
+    """What the worker asks of the index, for one embedding id and one category model."""
+
+    def __init__(self, embedding_id: str, category_type_id: int | None) -> None: ...
+
+    def refresh(self) -> int:
+        """Catch up with the stored rows; returns how many rows were applied."""
+        ...
+
+    def head_for(self, query: np.ndarray) -> Any:
+        """A :class:`~prodcat_django.ml.knn.NeighbourHead` that can score ``query`` (one row),
+        or None when the index has nothing for it. The portable backend returns its head over
+        every vector; a database-side backend would build one from the query's nearest rows.
+        """
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """``{"products", "names", "revision", "bytes"}``: what is loaded."""
+        ...
+
+
+class PortableIndex:
+    """The in-memory matrix of one embedding id and category model (see the module docstring)."""
+
+    def __init__(self, embedding_id: str, category_type_id: int | None) -> None:
+        self.embedding_id = embedding_id
+        self.category_type_id = category_type_id
+        self.revision = 0
+        self._lock = threading.Lock()
+        self._slots: dict[int, int] = {}  # row pk -> slot
+        self._matrix = np.zeros((0, 0), dtype=DTYPE)  # float16, like the stored bytes
+        self._size = 0
+        self._keys: list[str] = []
+        self._alive = np.zeros(0, dtype=bool)
+        self._is_name = np.zeros(0, dtype=bool)
+        self._head: Any = None
+
+    def refresh(self) -> int:
+        upto = store.current_revision()
+        with self._lock:
+            if upto < self.revision:  # the database was rewound (restored, or a test): reload
+                self.__init__(self.embedding_id, self.category_type_id)  # type: ignore[misc]
+            if upto <= self.revision:
+                return 0
+            applied = 0
+            for row in store.rows_between(
+                self.embedding_id, self.category_type_id, self.revision, upto
+            ):
+                self._apply(row)
+                applied += 1
+            self.revision = upto
+            if applied:
+                self._head = None
+            return applied
+
+    def head_for(self, query: np.ndarray) -> Any:
+        return self.head()
+
+    def scores(self, queries: np.ndarray) -> list[dict[str, float]]:
+        """Per row of ``queries``: ``{category_pk: probability}`` (empty without vectors)."""
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        head = self.head()
+        if head is None:
+            return [{} for _ in range(len(queries))]
+        return head.scores(queries)
+
+    def head(self) -> Any:
+        """The :class:`~prodcat_django.ml.knn.NeighbourHead` over the live vectors (None when
+        there are none); rebuilt only after a refresh changed something."""
+        with self._lock:
+            if self._head is None and self._alive[: self._size].any():
+                self._head = self._build()
+            return self._head
+
+    def stats(self) -> dict[str, Any]:
+        alive = self._alive[: self._size]
+        names = self._is_name[: self._size]
+        return {
+            "products": int((alive & ~names).sum()),
+            "names": int((alive & names).sum()),
+            "revision": self.revision,
+            "bytes": int(self._matrix.nbytes),
+        }
+
+    def _apply(self, row: store.StoredRow) -> None:
+        slot = self._slots.get(row.pk)
+        if row.vector is None:
+            if slot is not None:
+                self._alive[slot] = False
+            return
+        vector = np.frombuffer(row.vector, dtype=DTYPE)
+        if slot is None:
+            slot = self._grow(vector.shape[0])
+            self._slots[row.pk] = slot
+            self._keys.append(row.category_pk)
+        elif vector.shape[0] != self._matrix.shape[1]:
+            raise ValueError(
+                f"index row {row.pk}: {vector.shape[0]} dimensions, not {self._matrix.shape[1]}"
+            )
+        self._matrix[slot] = vector
+        self._keys[slot] = row.category_pk
+        self._alive[slot] = True
+        self._is_name[slot] = row.source == NeighbourSource.NAME
+
+    def _grow(self, dim: int) -> int:
+        if self._size == 0 and self._matrix.shape[1] != dim:
+            self._matrix = np.zeros((0, dim), dtype=DTYPE)
+        if dim != self._matrix.shape[1]:
+            raise ValueError(f"a {dim}-dimensional vector in a {self._matrix.shape[1]}-d index")
+        if self._size == len(self._matrix):  # double the capacity: appends stay amortised O(1)
+            capacity = max(1024, 2 * len(self._matrix))
+            self._matrix = np.resize(self._matrix, (capacity, dim))
+            self._alive = np.resize(self._alive, capacity)
+            self._is_name = np.resize(self._is_name, capacity)
+            self._alive[self._size :] = False
+        slot = self._size
+        self._size += 1
+        return slot
+
+    def _build(self) -> Any:
+        from prodcat_django.ml.knn import NeighbourHead
+
+        alive = self._alive[: self._size]
+        names = self._is_name[: self._size]
+        keys = np.array(self._keys, dtype=object)
+        products = alive & ~names
+        name_rows = np.flatnonzero(alive & names)
+        name_vectors = {str(keys[i]): self._matrix[i].astype(np.float32) for i in name_rows}
+        return NeighbourHead(
+            self._matrix[: self._size][products].astype(np.float32),
+            [str(k) for k in keys[products]],
+            names=name_vectors,
+        )
+
+
+_backends: dict[tuple[str, str, int | None], NeighbourBackend] = {}
+_backends_lock = threading.Lock()
+
+
+def get_backend(embedding_id: str, category_type_id: int | None) -> NeighbourBackend:
+    """This process's index for ``embedding_id`` and the category model, of the class named by
+    ``PRODCAT["NEIGHBOUR_BACKEND"]`` (refresh it before use)."""
+    path = str(prodcat_settings.NEIGHBOUR_BACKEND)
+    key = (path, embedding_id, category_type_id)
+    with _backends_lock:
+        backend = _backends.get(key)
+        if backend is None:
+            backend = import_string(path)(embedding_id, category_type_id)
+            _backends[key] = backend
+        return backend
+
+
+def clear_backends() -> None:
+    """Drop every in-memory index of this process (tests; a changed database)."""
+    with _backends_lock:
+        _backends.clear()
