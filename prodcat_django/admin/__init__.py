@@ -16,11 +16,13 @@ Nothing here imports torch or loads the model: the explanation view shows what t
 
 from django.contrib import admin
 
+from prodcat_django.admin.descriptions import CategoryDescriptionAdmin
 from prodcat_django.admin.history import SuggestionBatchAdmin, SuggestionDecisionAdmin
 from prodcat_django.admin.product import SuggestCategoriesAdminMixin, enable_suggestions
 from prodcat_django.admin.review import CategorySuggestionAdmin
 from prodcat_django.admin.versions import LabelMappingAdmin, ModelVersionAdmin
 from prodcat_django.models import (
+    CategoryDescription,
     CategorySuggestion,
     LabelMapping,
     ModelVersion,
@@ -30,6 +32,7 @@ from prodcat_django.models import (
 
 __all__ = [
     "INDEX_TEMPLATE",
+    "CategoryDescriptionAdmin",
     "CategorySuggestionAdmin",
     "LabelMappingAdmin",
     "ModelVersionAdmin",
@@ -50,3 +53,4 @@ admin.site.register(SuggestionBatch, SuggestionBatchAdmin)
 admin.site.register(SuggestionDecision, SuggestionDecisionAdmin)
 admin.site.register(ModelVersion, ModelVersionAdmin)
 admin.site.register(LabelMapping, LabelMappingAdmin)
+admin.site.register(CategoryDescription, CategoryDescriptionAdmin)
