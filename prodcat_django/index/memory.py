@@ -71,11 +71,15 @@ class PortableIndex:
             if upto <= self.revision:
                 return 0
             applied = 0
+            batch: list[store.StoredRow] = []
             for row in store.rows_between(
                 self.embedding_id, self.category_type_id, self.revision, upto
             ):
-                self._apply(row)
-                applied += 1
+                batch.append(row)
+                if len(batch) >= _APPLY_BATCH:
+                    applied += self._apply_many(batch)
+                    batch = []
+            applied += self._apply_many(batch)
             self.revision = upto
             if applied:
                 self._head = None
@@ -110,6 +114,26 @@ class PortableIndex:
             "bytes": int(self._matrix.nbytes),
         }
 
+    def _apply_many(self, rows: list[store.StoredRow]) -> int:
+        """Apply rows in order; a run of new vectors is decoded and copied in one go (a first
+        load of 100k rows is then numpy work, not 100k Python assignments)."""
+        fresh = [row for row in rows if row.vector is not None and row.pk not in self._slots]
+        if len(fresh) == len(rows) and len({row.pk for row in rows}) == len(rows) and rows:
+            dim = len(rows[0].vector) // DTYPE.itemsize
+            if all(len(row.vector) == dim * DTYPE.itemsize for row in rows):
+                block = np.frombuffer(b"".join(row.vector for row in rows), dtype=DTYPE)
+                start = self._reserve(len(rows), dim)
+                self._matrix[start : start + len(rows)] = block.reshape(len(rows), dim)
+                for offset, row in enumerate(rows):
+                    self._slots[row.pk] = start + offset
+                    self._keys.append(row.category_pk)
+                    self._is_name[start + offset] = row.source == NeighbourSource.NAME
+                self._alive[start : start + len(rows)] = True
+                return len(rows)
+        for row in rows:
+            self._apply(row)
+        return len(rows)
+
     def _apply(self, row: store.StoredRow) -> None:
         slot = self._slots.get(row.pk)
         if row.vector is None:
@@ -131,19 +155,26 @@ class PortableIndex:
         self._is_name[slot] = row.source == NeighbourSource.NAME
 
     def _grow(self, dim: int) -> int:
+        return self._reserve(1, dim)
+
+    def _reserve(self, n: int, dim: int) -> int:
+        """``n`` new slots at the end; returns the first."""
         if self._size == 0 and self._matrix.shape[1] != dim:
             self._matrix = np.zeros((0, dim), dtype=DTYPE)
         if dim != self._matrix.shape[1]:
             raise ValueError(f"a {dim}-dimensional vector in a {self._matrix.shape[1]}-d index")
-        if self._size == len(self._matrix):  # double the capacity: appends stay amortised O(1)
-            capacity = max(1024, 2 * len(self._matrix))
-            self._matrix = np.resize(self._matrix, (capacity, dim))
-            self._alive = np.resize(self._alive, capacity)
-            self._is_name = np.resize(self._is_name, capacity)
-            self._alive[self._size :] = False
-        slot = self._size
-        self._size += 1
-        return slot
+        if self._size + n > len(self._matrix):  # double the capacity: appends stay amortised
+            capacity = max(1024, 2 * len(self._matrix), self._size + n)
+            matrix = np.zeros((capacity, dim), dtype=DTYPE)
+            matrix[: self._size] = self._matrix[: self._size]
+            self._matrix = matrix
+            for name in ("_alive", "_is_name"):
+                flags = np.zeros(capacity, dtype=bool)
+                flags[: self._size] = getattr(self, name)[: self._size]
+                setattr(self, name, flags)
+        start = self._size
+        self._size += n
+        return start
 
     def _build(self) -> Any:
         from prodcat_django.ml.knn import NeighbourHead
@@ -160,6 +191,9 @@ class PortableIndex:
             names=name_vectors,
         )
 
+
+#: Rows decoded and copied into the matrix at a time.
+_APPLY_BATCH = 5000
 
 _backends: dict[tuple[str, str, int | None], NeighbourBackend] = {}
 _backends_lock = threading.Lock()
