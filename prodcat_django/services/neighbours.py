@@ -399,12 +399,7 @@ class RankedLabel:
     category: Any = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "score": float(self.score),
-            "source": self.source,
-            "category_pk": self.category_pk,
-        }
+        return {"label": self.label, "score": float(self.score), "source": self.source}
 
 
 @dataclass
@@ -475,19 +470,25 @@ class Ranker:
         head = None
         if self.backend is not None and embedding is not None:
             head = self.backend.head_for(np.atleast_2d(embedding))
+        model_flagged = bool(getattr(prediction, "out_of_taxonomy", False))
         if head is not None and head.keys:
+            scores = head.scores(np.atleast_2d(embedding))[0]
+            if not model_flagged:
+                # A category known by its name alone competes only for a product the model
+                # says fits none of its own; one with filed products (evidence from the
+                # shop's decisions) always does.
+                covered = set(self.model_keys.values())
+                scores = {
+                    k: v for k, v in scores.items() if k in covered or head.source(k) != "name"
+                }
             merged = head.merge(
-                [(ls.label, ls.score) for ls in prediction.labels],
-                head.scores(np.atleast_2d(embedding))[0],
-                self.model_keys,
+                [(ls.label, ls.score) for ls in prediction.labels], scores, self.model_keys
             )[:top_k]
             if merged:
                 labels = self._merged_labels(merged, labels)
         # The product fits none of the shop's categories when the model says so and the head
         # found no category of its own that beats the model's guesses.
-        flagged = bool(getattr(prediction, "out_of_taxonomy", False)) and (
-            not labels or labels[0].source == "model"
-        )
+        flagged = model_flagged and (not labels or labels[0].source == "model")
         return Ranking(
             labels=labels,
             out_of_taxonomy=flagged,

@@ -138,7 +138,13 @@ def test_tree_categories_by_path(
     item.refresh_from_db()
     assert item.category == sale_shoes
 
-    settings.PRODCAT = {**settings.PRODCAT, "LABEL_PATHS": {"Shoes": "Footwear > Shoes"}}
+    # The label's path alone decides here: without the neighbour head, which would rightly
+    # suggest "Sale > Shoes" for the next brogue, where the reviewer just filed the first.
+    settings.PRODCAT = {
+        **settings.PRODCAT,
+        "LABEL_PATHS": {"Shoes": "Footwear > Shoes"},
+        "NEIGHBOURS": False,
+    }
     other = item_model.objects.create(title="Suede brogues")
     suggestion = _ready(other, commit_so_far)
     assert suggestion.category_pk == str(shoes.pk)
