@@ -210,3 +210,25 @@ def test_the_review_page_makes_the_same_queries_for_any_number_of_rows(
             make_oscar_product(f"Boots {n}", categories=("Uncategorised", "Bags"))
     assert CategorySuggestion.objects.current().filter(status=SuggestionStatus.READY).count() == 8
     assert queries() == two
+
+
+def test_the_other_category_box_searches_as_you_type(
+    client,
+    reviewer,
+    viewer,
+    make_oscar_product,
+    model_checkpoint,
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        make_oscar_product("Leather ankle boots")
+    client.force_login(reviewer)
+    search = reverse("prodcat_oscar:prodcat-category-search")
+    html = client.get(reverse(LIST_URL)).content.decode()
+    assert f'data-prodcat-category-search="{search}"' in html
+    assert "prodcat_django/category_autocomplete.js" in html
+    found = client.get(search, {"q": "decor"}).json()["results"]
+    assert [r["label"] for r in found] == ["Home > Home Decor"]
+    assert client.get(search, {"q": ""}).json() == {"results": []}
+    client.force_login(viewer)  # may look, not decide: no category search either
+    assert client.get(search, {"q": "decor"}).status_code == 403

@@ -34,11 +34,13 @@ class ProdcatOscarConfig(OscarDashboardConfig):
     adapter_class: str | type = "prodcat_django.contrib.oscar.adapters.OscarProductAdapter"
     list_view: str | type = "prodcat_django.contrib.oscar.views.SuggestionListView"
     review_view: str | type = "prodcat_django.contrib.oscar.views.ReviewSuggestionView"
+    category_search_view: str | type = "prodcat_django.contrib.oscar.views.CategorySearchView"
 
     default_permissions = VIEW_PERMISSIONS
     permissions_map = {
         "prodcat-suggestion-list": VIEW_PERMISSIONS,
         "prodcat-suggestion-review": REVIEW_PERMISSIONS,
+        "prodcat-category-search": REVIEW_PERMISSIONS,
     }
 
     def ready(self) -> None:
@@ -67,6 +69,11 @@ class ProdcatOscarConfig(OscarDashboardConfig):
                 "<int:pk>/review/",
                 _load(self.review_view).as_view(),
                 name="prodcat-suggestion-review",
+            ),
+            path(
+                "categories/",
+                _load(self.category_search_view).as_view(),
+                name="prodcat-category-search",
             ),
         ]
         return self.post_process_urls(urls)

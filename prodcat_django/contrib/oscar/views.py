@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -138,3 +138,16 @@ class ReviewSuggestionView(View):
         ):
             return target
         return reverse("prodcat_oscar:prodcat-suggestion-list")
+
+
+class CategorySearchView(View):
+    """``?q=<term>``: up to 20 Oscar categories whose full path contains the term, as
+    ``{"results": [{"key", "label"}]}`` (constant queries): what the review page's "Other
+    category" box offers as the merchant types (``category_autocomplete.js``)."""
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> JsonResponse:
+        term = request.GET.get("q", "").strip()[:200]
+        results = product_adapter().search_categories(term) if term else []
+        return JsonResponse({"results": [{"key": k, "label": label} for k, label in results]})
