@@ -71,6 +71,20 @@ _deciding: contextvars.ContextVar[bool] = contextvars.ContextVar("prodcat_decidi
 _names_synced: dict[tuple[str, int], float] = {}
 
 
+#: Longest embedding id stored as it is (the columns' width); a longer one is stored as its
+#: sha256, so the same space always has the same key.
+EMBEDDING_KEY_LENGTH = 100
+
+
+def embedding_key(predictor: Any) -> str:
+    """What the suggestion and index rows store for ``predictor.embedding_id`` ("" without
+    one): the id itself, or ``sha256:<hex>`` when it is longer than the column."""
+    value = str(getattr(predictor, "embedding_id", "") or "")
+    if len(value) <= EMBEDDING_KEY_LENGTH:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
 def enabled() -> bool:
     return bool(prodcat_settings.NEIGHBOURS)
 
@@ -317,7 +331,7 @@ def index_products(refs: Sequence[Sequence[Any]], predictor: Any) -> int:
                     adapter,
                     product,
                     vector,
-                    predictor.embedding_id,
+                    embedding_key(predictor),
                     sources[str(product.pk)],
                     product_fingerprint(product, adapter),
                 )
@@ -338,7 +352,7 @@ def sync_names(adapter: ProductAdapter, predictor: Any, *, force: bool = False) 
     if model is None:
         return 0
     ct = ContentType.objects.get_for_model(model)
-    key = (predictor.embedding_id, ct.pk)
+    key = (embedding_key(predictor), ct.pk)
     now = time.monotonic()
     wait = float(prodcat_settings.NEIGHBOUR_NAME_SYNC_SECONDS)
     if not force and key in _names_synced and now - _names_synced[key] < wait:
@@ -358,7 +372,7 @@ def sync_names(adapter: ProductAdapter, predictor: Any, *, force: bool = False) 
             continue
         wanted[pk] = name_text(labels[category.pk], descriptions.get(pk, ""))
     rows = NeighbourVector.objects.filter(
-        content_type=ct, source=NeighbourSource.NAME, embedding_id=predictor.embedding_id
+        content_type=ct, source=NeighbourSource.NAME, embedding_id=embedding_key(predictor)
     )
     have = dict(rows.filter(active=True).values_list("object_id", "fingerprint"))
     todo = {pk: text for pk, text in wanted.items() if have.get(pk) != _text_hash(text)}
@@ -377,7 +391,7 @@ def sync_names(adapter: ProductAdapter, predictor: Any, *, force: bool = False) 
                 category_pk=pk,
                 source=NeighbourSource.NAME.value,
                 vector=vector,
-                embedding_id=predictor.embedding_id,
+                embedding_id=embedding_key(predictor),
                 fingerprint=_text_hash(todo[pk]),
             )
             for pk, vector in zip(pks, vectors, strict=True)
@@ -425,7 +439,7 @@ class Ranker:
         self, predictor: Any, adapter: ProductAdapter, matcher: Any, *, labels: Sequence[str]
     ) -> None:
         self.predictor, self.adapter, self.matcher = predictor, adapter, matcher
-        self.embedding_id = str(getattr(predictor, "embedding_id", "") or "")
+        self.embedding_id = embedding_key(predictor)
         self.backend: Any = None
         self._matched: dict[str, Any] = {}
         # label -> category key, for the labels a shop category matches: what the model covers.

@@ -383,3 +383,15 @@ def test_a_category_without_products_is_suggested_from_its_name_for_a_flagged_pr
     assert suggestion.labels[0]["label"] == "Mugs", suggestion.labels
     assert suggestion.labels[0]["source"] == "name"
     assert not suggestion.out_of_taxonomy  # it fits the shop's own Mugs
+
+
+def test_a_long_embedding_id_is_stored_as_its_hash():
+    """The columns hold 100 characters (PostgreSQL enforces it); the pooled space's id of the
+    shipped encoders is longer."""
+    from types import SimpleNamespace
+
+    long_id = "pooled-v1:" + "x" * 150
+    key = neighbours.embedding_key(SimpleNamespace(embedding_id=long_id))
+    assert key.startswith("sha256:") and len(key) <= 100
+    assert key == neighbours.embedding_key(SimpleNamespace(embedding_id=long_id))
+    assert neighbours.embedding_key(SimpleNamespace(embedding_id="short")) == "short"
