@@ -7,14 +7,22 @@ stored file, read through its storage in chunks, or, for an image at a URL, only
 and one whose image file is missing from the storage, get the "no image" encoding: the worker
 cannot read a missing file either, and the suggestion is redone once a readable file is saved.
 Cheap, and never imports torch.
+
+A stored file whose name, size (and, on a local filesystem, modification time) this process
+fingerprinted already, with the same title, is not read again: :func:`product_fingerprint`
+answers from a small bounded cache, so a save that changes nothing costs a ``stat``, not a read
+and hash of the photo (storages give new uploads new names, so a new photo is a new name).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from typing import IO, TYPE_CHECKING, Any
 
 from prodcat_django.registry import get_adapter
@@ -30,6 +38,10 @@ logger = logging.getLogger(__name__)
 FINGERPRINT_VERSION = 1
 _CHUNK = 1 << 20
 _WHITESPACE = re.compile(r"\s+")
+#: Fingerprints of stored files by (title, file identity): see :func:`product_fingerprint`.
+_KNOWN_MAX = 4096
+_known: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_known_lock = threading.Lock()
 
 
 def normalize_title(title: str | None) -> str:
@@ -81,7 +93,20 @@ def product_fingerprint(product: models.Model, adapter: ProductAdapter | None = 
     text = adapter.get_text(product)
     source = adapter.get_image(product)
     try:
-        return fingerprint_of(text, source)
+        key = _file_key(text, source)
+        if key is not None:
+            with _known_lock:
+                known = _known.get(key)
+                if known is not None:
+                    _known.move_to_end(key)
+                    return known
+        fingerprint = fingerprint_of(text, source)
+        if key is not None:
+            with _known_lock:
+                _known[key] = fingerprint
+                while len(_known) > _KNOWN_MAX:
+                    _known.popitem(last=False)
+        return fingerprint
     except (FileNotFoundError, OSError) as exc:
         logger.warning(
             "prodcat: image %r of %s pk=%s is unreadable (%s); fingerprinting it as no image",
@@ -91,6 +116,33 @@ def product_fingerprint(product: models.Model, adapter: ProductAdapter | None = 
             exc,
         )
         return compute_fingerprint(text, None)
+
+
+def _file_key(text: str, source: ImageSource | None) -> tuple[Any, ...] | None:
+    """What identifies a stored, committed file without reading it: its storage, name and size
+    (plus the modification time where the storage is a local filesystem: one ``stat``). None
+    for anything else (no image, a URL, bytes, a file not saved to its storage yet)."""
+    field_file = getattr(source, "field_file", None)
+    if field_file is None or not getattr(field_file, "_committed", False) or not field_file.name:
+        return None
+    storage, name = field_file.storage, str(field_file.name)
+    try:
+        path = storage.path(name)
+    except NotImplementedError:  # a remote storage: its size() is one metadata request
+        where = (
+            type(storage).__module__,
+            type(storage).__qualname__,
+            getattr(storage, "location", ""),
+        )
+        return (normalize_title(text), where, name, storage.size(name))
+    stat = os.stat(path)
+    return (normalize_title(text), path, stat.st_size, stat.st_mtime_ns)
+
+
+def clear_known_files() -> None:
+    """Forget the cached file fingerprints (tests)."""
+    with _known_lock:
+        _known.clear()
 
 
 class ImageFileTooLarge(Exception):

@@ -63,6 +63,11 @@ def request_suggestion(
         _clear_cached_suggestion(product, adapter.suggestion_attr)
         return None
     fingerprint = product_fingerprint(product, adapter)
+    if not force and _unchanged(ct, str(product.pk), fingerprint):
+        # The common save (price, stock, a category set by hand): one plain indexed read, no
+        # row lock and no transaction of our own, so it costs about what the save did.
+        _clear_cached_suggestion(product, adapter.suggestion_attr)
+        return None
     try:
         suggestion = _replace_current(ct, product, fingerprint, force=force, batch=batch)
     except IntegrityError:
@@ -75,6 +80,22 @@ def request_suggestion(
         return None
     _clear_cached_suggestion(product, adapter.suggestion_attr)
     return suggestion
+
+
+def _unchanged(ct: ContentType, object_id: str, fingerprint: str) -> bool:
+    """True when the current suggestion already answers for these inputs, as the locked check
+    in :func:`_replace_current` would decide (same fingerprint, or a bulk-queued row the worker
+    fingerprints itself). Without a lock: a concurrent change makes a new current row, and the
+    worker's fingerprint check catches a row whose product changed behind it."""
+    row = (
+        CategorySuggestion.objects.filter(content_type=ct, object_id=object_id, is_current=True)
+        .values_list("fingerprint", "status")
+        .first()
+    )
+    if row is None:
+        return False
+    current, status = row
+    return current == fingerprint or (not current and status in OPEN_STATUSES)
 
 
 def _replace_current(
