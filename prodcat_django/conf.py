@@ -32,6 +32,14 @@ DEFAULTS: dict[str, Any] = {
     "TOP_K": 3,
     # The Celery queue prodcat's tasks are sent to; run a worker with ``-Q <QUEUE>``.
     "QUEUE": "prodcat",
+    # Worker processes consuming QUEUE load the model (and run one warm-up pass) as they start
+    # (``worker_process_init``, in a background thread), not at their first task.
+    "PRELOAD_MODEL": True,
+    # A web process loads the model at start-up, in a background thread, so the first
+    # ``suggest/`` request does not pay for it. Off by default: the web process then never
+    # imports torch unless a request needs the model. Not for servers that load the app
+    # before forking their workers (gunicorn --preload): torch does not survive a fork.
+    "WARM_UP_WEB": False,
     # Products per forward pass in the worker.
     "TASK_BATCH_SIZE": 32,
     # Products per Celery task on the bulk path (admin action, backfill).

@@ -67,6 +67,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
+from celery.signals import celeryd_after_setup, worker_process_init
 from django.db import InterfaceError, OperationalError, connections
 
 from prodcat_django.conf import DEFAULTS
@@ -191,3 +192,33 @@ def index_products_task(self: Any, refs: list[list[Any]]) -> int:
         for conn in connections.all(initialized_only=True):
             conn.close()
         raise self.retry(exc=exc, countdown=_database_backoff(self.request.retries)) from exc
+
+
+#: Set in the worker's main process when it consumes prodcat's queue; pool processes forked
+#: from it inherit it (a worker that only trains, or runs the shop's other tasks, loads no model).
+_consumes_prodcat = False
+
+
+@celeryd_after_setup.connect(weak=False, dispatch_uid="prodcat_django.worker_setup")
+def _worker_setup(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    global _consumes_prodcat
+    from prodcat_django.conf import prodcat_settings
+
+    try:
+        queues = set(instance.app.amqp.queues.consume_from or ())
+    except AttributeError:
+        queues = set()
+    # No -Q at all: the worker consumes every queue the app knows, prodcat's among them.
+    _consumes_prodcat = not queues or prodcat_settings.QUEUE in queues
+
+
+@worker_process_init.connect(weak=False, dispatch_uid="prodcat_django.worker_process_init")
+def _preload_model(**kwargs: Any) -> None:
+    """A pool process loads the model as it starts, so its first task does not pay for it."""
+    from prodcat_django.conf import prodcat_settings
+
+    if _consumes_prodcat and prodcat_settings.PRELOAD_MODEL:
+        from prodcat_django.services import warmup
+
+        warmup.forget()  # a thread the parent started did not survive the fork
+        warmup.start_warm_up("worker process start")

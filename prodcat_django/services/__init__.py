@@ -58,6 +58,7 @@ from prodcat_django.services.runs import (
     release,
     run_suggestions,
 )
+from prodcat_django.services.warmup import start_warm_up, wait_for_warm_up, warm_up
 from prodcat_django.timeouts import task_time_limits
 
 __all__ = [
@@ -86,10 +87,13 @@ __all__ = [
     "request_suggestions",
     "retry",
     "run_suggestions",
+    "start_warm_up",
     "stuck_suggestions",
     "suggest",
     "suggest_explained",
     "task_time_limits",
     "worker_seen",
+    "wait_for_warm_up",
+    "warm_up",
     "workers_without_model",
 ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -77,8 +78,10 @@ MAX_ATTEMPTS = 10
 MAX_CRASHES = 3
 
 
-# (predictor id, process id) pairs that ran their warm-up pass.
+# (predictor id, process id) pairs that ran their warm-up pass; the lock makes a task that
+# arrives during the start-up warm-up (services.warmup) wait for it instead of running another.
 _warmed: set[tuple[int, int]] = set()
+_warm_lock = threading.Lock()
 
 
 class ModelUnavailable(RuntimeError):
@@ -260,11 +263,11 @@ def _load_model(worker: str) -> ActiveModel:
         health.record_model_unavailable(worker, where, reason)
         raise ModelUnavailable(reason) from exc
     health.record_model_loaded(worker, active.predictor.info)
-    _warm_up(active.predictor)
+    warm_up_predictor(active.predictor)
     return active
 
 
-def _warm_up(predictor: Predictor) -> None:
+def warm_up_predictor(predictor: Predictor) -> None:
     """One pass on a dummy title, once per model and process: the first forward pass pays
     one-off costs (lazy tokenizer, kernel set-up) that must not count against a pass's
     deadline. Called through the class, so a test that wraps one instance counts real passes.
@@ -274,8 +277,11 @@ def _warm_up(predictor: Predictor) -> None:
         return
     from prodcat_django.ml.predictor import ProductInput
 
-    type(predictor).explain_many(predictor, [ProductInput(title="warm-up")], top_k=1)
-    _warmed.add(key)
+    with _warm_lock:
+        if key in _warmed:
+            return
+        type(predictor).explain_many(predictor, [ProductInput(title="warm-up")], top_k=1)
+        _warmed.add(key)
 
 
 def release(owner: str, *, in_flight_error: str) -> int:
