@@ -168,6 +168,11 @@ class ImageEncoder(nn.Module):
         return torch.stack(tensors).float().div_(127.5).sub_(1.0)
 
     def encode(self, images: list[Image.Image], flip: bool = False) -> torch.Tensor:
+        """(B, channels, 7, 7) float maps of ``images``: preprocess, then the network."""
+        return self.forward_pixels(self.preprocess(images, flip))
+
+    def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The network alone, on :meth:`preprocess`'s output (the benchmark times this)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
 
@@ -187,9 +192,9 @@ class EfficientNetLite0ImageEncoder(ImageEncoder):
         self.encoder_id = f"efficientnet-lite0=={version}:block{EFFICIENTNET_SPLIT_BLOCK}-input:224"
 
     @torch.inference_mode()
-    def encode(self, images: list[Image.Image], flip: bool = False) -> torch.Tensor:
+    def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         device = next(self.parameters()).device
-        x = self.preprocess(images, flip).to(device).contiguous(memory_format=torch.channels_last)
+        x = pixels.to(device).contiguous(memory_format=torch.channels_last)
         x = self.stem(x)
         for block in self.blocks:
             x = block(x)  # eval mode: no drop-connect
@@ -211,8 +216,8 @@ class TinyRandomImageEncoder(ImageEncoder):
         self.encoder_id = f"tiny-random-image:c{channels}:s{seed}"
 
     @torch.inference_mode()
-    def encode(self, images: list[Image.Image], flip: bool = False) -> torch.Tensor:
-        return torch.relu(self.conv(self.preprocess(images, flip)))
+    def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(pixels))
 
 
 def load_efficientnet_lite0() -> nn.Module:

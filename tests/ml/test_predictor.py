@@ -164,3 +164,39 @@ def test_explain_many_matches_one_at_a_time(tmp_path, fusion):
     split = predictor.explain_many(items, batch_size=3)
     for a, b in zip(split, batched, strict=True):
         assert torch.allclose(torch.tensor(a.regions), torch.tensor(b.regions), atol=1e-5)
+
+
+def test_a_title_only_change_skips_the_image_encoder(tiny_checkpoint, monkeypatch):
+    predictor = Predictor.load(tiny_checkpoint, device="cpu")
+    photo = drawn_image("square")
+    calls = []
+    real = predictor.image_encoder.forward_pixels
+
+    def counting(pixels):
+        calls.append(pixels.shape[0])
+        return real(pixels)
+
+    monkeypatch.setattr(predictor.image_encoder, "forward_pixels", counting)
+    first = predictor.predict([ProductInput("Navy shirt", photo)])[0]
+    again = predictor.predict([ProductInput("Navy shirt", photo)])[0]
+    predictor.predict([ProductInput("Navy shirt, long sleeves", photo)])
+    assert calls == [1]
+    assert again == first
+    predictor.clear_image_cache()
+    predictor.predict([ProductInput("Navy shirt", photo)])
+    assert calls == [1, 1]
+
+
+def test_photos_go_through_the_image_encoder_in_small_batches(tiny_checkpoint, monkeypatch):
+    predictor = Predictor.load(tiny_checkpoint, device="cpu")
+    predictor.image_batch_size = 3
+    predictor.image_cache_size = 0
+    calls = []
+    real = predictor.image_encoder.forward_pixels
+    monkeypatch.setattr(
+        predictor.image_encoder, "forward_pixels", lambda p: calls.append(p.shape[0]) or real(p)
+    )
+    items = [ProductInput(f"item {n}", drawn_image("circle", size=(20 + n, 30))) for n in range(7)]
+    batched = predictor.predict(items, batch_size=7)
+    assert calls == [3, 3, 1]
+    assert [p.top.label for p in batched] == [predictor.predict([i])[0].top.label for i in items]
