@@ -1,0 +1,144 @@
+"""The fast paths of issue 12: an unchanged save takes no row lock and reads no photo; the
+model loads when a worker process starts; a web process warms only when asked."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+from django.core.files.storage import FileSystemStorage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from prodcat_django import fingerprint, services, tasks
+from prodcat_django.models import CategorySuggestion
+from tests.shop_data import png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def _count(product):
+    return CategorySuggestion.objects.for_product(product).count()
+
+
+def test_an_unchanged_save_takes_no_lock_and_one_read(make_product, commit_so_far):
+    product = make_product(title="Suede loafers", image=png_bytes())
+    commit_so_far()
+    product.price = 12
+    with CaptureQueriesContext(connection) as queries:
+        product.save()
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not [s for s in sql if "FOR UPDATE" in s.upper()], sql
+    assert len([s for s in sql if "prodcat_django_categorysuggestion" in s]) == 1, sql
+    assert _count(product) == 1
+
+
+def test_an_unchanged_save_does_not_read_a_photo_it_fingerprinted(
+    make_product, commit_so_far, monkeypatch
+):
+    product = make_product(title="Vase", image=png_bytes())
+    commit_so_far()
+    opened = []
+    real_open = FileSystemStorage.open
+
+    def spy(storage, name, mode="rb"):
+        opened.append(name)
+        return real_open(storage, name, mode)
+
+    monkeypatch.setattr(FileSystemStorage, "open", spy)
+    product.price = 3
+    product.save()
+    assert opened == []
+    assert _count(product) == 1
+
+
+def test_a_changed_title_still_makes_a_new_suggestion(make_product, commit_so_far):
+    product = make_product(title="Vase", image=png_bytes())
+    commit_so_far()
+    product.title = "Glass vase"
+    product.save()
+    assert _count(product) == 2
+
+
+def test_a_rewritten_file_with_the_same_name_counts_as_changed(make_product, commit_so_far):
+    product = make_product(title="Vase", image=png_bytes("red"))
+    commit_so_far()
+    path = product.image.path
+    with open(path, "wb") as fh:  # same name, new bytes (and a new mtime)
+        fh.write(png_bytes("blue") + b"\0" * 64)
+    product.save()
+    assert _count(product) == 2
+
+
+def test_the_file_cache_is_bounded(make_product, monkeypatch):
+    monkeypatch.setattr(fingerprint, "_KNOWN_MAX", 2)
+    fingerprint.clear_known_files()
+    for n in range(4):
+        make_product(title=f"Vase {n}", image=png_bytes())
+    assert len(fingerprint._known) == 2
+
+
+def _worker(queues):
+    return SimpleNamespace(
+        app=SimpleNamespace(
+            amqp=SimpleNamespace(queues=SimpleNamespace(consume_from={q: None for q in queues}))
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("queues", "loads"), [(["prodcat"], True), (["prodcat_train"], False), ([], True)]
+)
+def test_a_pool_process_loads_the_model_only_where_it_consumes_the_queue(
+    queues, loads, monkeypatch
+):
+    started = []
+    monkeypatch.setattr(services.warmup, "start_warm_up", lambda reason: started.append(reason))
+    monkeypatch.setattr(tasks, "_consumes_prodcat", False)
+    tasks._worker_setup(sender="w@h", instance=_worker(queues))
+    tasks._preload_model()
+    assert bool(started) is loads
+
+
+def test_preload_can_be_turned_off(monkeypatch, settings):
+    settings.PRODCAT = {**settings.PRODCAT, "PRELOAD_MODEL": False}
+    started = []
+    monkeypatch.setattr(services.warmup, "start_warm_up", lambda reason: started.append(reason))
+    monkeypatch.setattr(tasks, "_consumes_prodcat", True)
+    tasks._preload_model()
+    assert started == []
+
+
+def test_the_background_warm_up_loads_and_warms_the_model(monkeypatch):
+    from prodcat_django.services import runs
+
+    passes = []
+    monkeypatch.setattr(runs, "warm_up_predictor", lambda predictor: passes.append(predictor))
+    services.warmup.forget()
+    try:
+        thread = services.start_warm_up("test")
+        assert services.start_warm_up("again") is thread  # once per process
+        assert services.wait_for_warm_up(timeout=120)
+    finally:
+        services.warmup.forget()
+    assert len(passes) == 1 and passes[0].labels
+
+
+def test_the_web_process_warms_up_only_when_asked(monkeypatch, settings):
+    from prodcat_django import apps
+
+    started = []
+    monkeypatch.setattr(services, "start_warm_up", lambda reason: started.append(reason))
+    monkeypatch.setattr(sys, "argv", ["gunicorn", "shop.wsgi"])
+    apps._maybe_warm_up_web()
+    assert started == []  # WARM_UP_WEB is off by default
+    settings.PRODCAT = {**settings.PRODCAT, "WARM_UP_WEB": True}
+    monkeypatch.setattr(sys, "argv", ["manage.py", "migrate"])
+    apps._maybe_warm_up_web()
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/celery", "-A", "shop", "worker"])
+    apps._maybe_warm_up_web()
+    assert started == []
+    monkeypatch.setattr(sys, "argv", ["gunicorn", "shop.wsgi"])
+    apps._maybe_warm_up_web()
+    assert started == ["web process start"]
