@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from prodcat_django.ml.images import to_square
 
@@ -182,8 +183,12 @@ class EfficientNetLite0ImageEncoder(ImageEncoder):
     def __init__(self) -> None:
         super().__init__()
         net = load_efficientnet_lite0()
-        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
-        self.blocks = nn.ModuleList(net._blocks[:EFFICIENTNET_SPLIT_BLOCK])
+        net.eval()
+        # Frozen and always in eval mode, so every BatchNorm folds into the conv before it:
+        # the same function (to float rounding, ~1e-5 relative) with a third fewer passes over
+        # the activations (about 1.2x faster on CPU; docs/performance.md).
+        self.stem = nn.Sequential(fuse_conv_bn_eval(net._conv_stem, net._bn0), net._swish)
+        self.blocks = nn.ModuleList(_fused(b) for b in net._blocks[:EFFICIENTNET_SPLIT_BLOCK])
         self.eval().requires_grad_(False)
         self.to(memory_format=torch.channels_last)
         self.image_size = 224
@@ -218,6 +223,19 @@ class TinyRandomImageEncoder(ImageEncoder):
     @torch.inference_mode()
     def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.conv(pixels))
+
+
+def _fused(block: nn.Module) -> nn.Module:
+    """An MBConv block with each conv's BatchNorm folded into it (eval mode only)."""
+    for conv, bn in (
+        ("_expand_conv", "_bn0"),
+        ("_depthwise_conv", "_bn1"),
+        ("_project_conv", "_bn2"),
+    ):
+        if isinstance(getattr(block, bn, None), nn.BatchNorm2d):
+            setattr(block, conv, fuse_conv_bn_eval(getattr(block, conv), getattr(block, bn)))
+            setattr(block, bn, nn.Identity())
+    return block
 
 
 def load_efficientnet_lite0() -> nn.Module:
