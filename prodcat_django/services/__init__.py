@@ -92,8 +92,8 @@ __all__ = [
     "suggest",
     "suggest_explained",
     "task_time_limits",
-    "worker_seen",
     "wait_for_warm_up",
     "warm_up",
+    "worker_seen",
     "workers_without_model",
 ]
