@@ -4,6 +4,7 @@ model loads when a worker process starts; a web process warms only when asked.""
 from __future__ import annotations
 
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -110,11 +111,15 @@ def test_preload_can_be_turned_off(monkeypatch, settings):
     assert started == []
 
 
-def test_the_background_warm_up_loads_and_warms_the_model(monkeypatch):
+def test_the_background_warm_up_loads_and_warms_the_model_once(monkeypatch):
+    from prodcat_django.classifier import get_predictor
     from prodcat_django.services import runs
+    from prodcat_django.training import store
 
+    predictor = get_predictor()  # the tiny test model (the thread's own DB would be empty)
     passes = []
-    monkeypatch.setattr(runs, "warm_up_predictor", lambda predictor: passes.append(predictor))
+    monkeypatch.setattr(store, "active_predictor", lambda: SimpleNamespace(predictor=predictor))
+    monkeypatch.setattr(runs, "warm_up_predictor", lambda p: passes.append(p))
     services.warmup.forget()
     try:
         thread = services.start_warm_up("test")
@@ -122,7 +127,43 @@ def test_the_background_warm_up_loads_and_warms_the_model(monkeypatch):
         assert services.wait_for_warm_up(timeout=120)
     finally:
         services.warmup.forget()
-    assert len(passes) == 1 and passes[0].labels
+    assert passes == [predictor]
+
+
+def test_a_failed_warm_up_is_logged_not_raised(monkeypatch, caplog):
+    from prodcat_django.training import store
+
+    def broken():
+        raise RuntimeError("checkpoint unreadable")
+
+    monkeypatch.setattr(store, "active_predictor", broken)
+    services.warmup.forget()
+    try:
+        services.start_warm_up("test")
+        assert services.wait_for_warm_up(timeout=60)
+    finally:
+        services.warmup.forget()
+    assert "could not load the model at test: RuntimeError: checkpoint unreadable" in caplog.text
+
+
+def test_a_task_arriving_during_the_warm_up_does_not_run_another_pass(monkeypatch):
+    from prodcat_django.classifier import get_predictor
+    from prodcat_django.ml.predictor import Predictor
+    from prodcat_django.services import runs
+
+    predictor = get_predictor()
+    calls = []
+    real = Predictor.explain_many
+    monkeypatch.setattr(
+        Predictor, "explain_many", lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw)
+    )
+    monkeypatch.setattr(runs, "_warmed", set())
+    threads = [threading.Thread(target=runs.warm_up_predictor, args=(predictor,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1]
 
 
 def test_the_web_process_warms_up_only_when_asked(monkeypatch, settings):
