@@ -232,3 +232,42 @@ def test_the_other_category_box_searches_as_you_type(
     assert client.get(search, {"q": ""}).json() == {"results": []}
     client.force_login(viewer)  # may look, not decide: no category search either
     assert client.get(search, {"q": "decor"}).status_code == 403
+
+
+def test_the_product_list_shows_each_suggestion_under_its_title(
+    client, reviewer, make_oscar_product, model_checkpoint, django_capture_on_commit_callbacks
+):
+    """Under each title of Oscar's dashboard product list: the merchant's word for the state,
+    the category path and the score, linking to the review page; one query for the page's
+    suggestions, however many rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = reverse("dashboard:catalogue-product-list")
+
+    def suggestion_queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200
+        sql = [q["sql"] for q in captured.captured_queries]
+        return sum("prodcat_django_categorysuggestion" in q for q in sql), response.content.decode()
+
+    client.force_login(reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        boots = make_oscar_product("Leather ankle boots")
+    suggestion = CategorySuggestion.objects.current_for(boots).get()
+    one, html = suggestion_queries()
+    assert 'class="prodcat-list-suggestion small"' in html
+    label = CategorySuggestion.objects.get(pk=suggestion.pk).label
+    assert ">Suggested</a>:" in html and label in html
+    assert (
+        f"({round(suggestion.score * 100)}%)" in html
+        or f"{round(suggestion.score * 100)}%</strong>" in html
+    )
+    assert f"{reverse(LIST_URL)}?status=ready" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(5):
+            make_oscar_product(f"Boots {n}")
+    five, html = suggestion_queries()
+    assert html.count('class="prodcat-list-suggestion small"') == 6
+    assert five == one
