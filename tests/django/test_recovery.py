@@ -179,7 +179,10 @@ def test_task_defaults_for_recovery():
 
     assert run_suggestions_task.acks_late is True
     assert run_suggestions_task.reject_on_worker_lost is True
-    soft, hard = services.task_time_limits(100)
+    from prodcat_django.conf import DEFAULTS
+
+    # The task's default limits are sized for a default bulk chunk.
+    soft, hard = services.task_time_limits(int(DEFAULTS["BULK_CHUNK_SIZE"]))
     assert (run_suggestions_task.soft_time_limit, run_suggestions_task.time_limit) == (soft, hard)
     assert services.task_time_limits(1)[0] < soft < hard
 
