@@ -1,4 +1,6 @@
-"""``python -m prodcat_django.ml train|evaluate|encode|probe``: the classifier's command line."""
+"""``python -m prodcat_django.ml train|evaluate|encode|probe|calibrate-ood|learning-curve``.
+
+The classifier's command line (the last two live in ``ml/cli_ood.py``)."""
 
 from __future__ import annotations
 
@@ -207,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--checkpoint", type=Path, default=None, help="encoders of this checkpoint")
     _common_data_options(c)
+    from prodcat_django.ml.cli_ood import add_parsers
+
+    add_parsers(sub, _common_data_options)
     return parser
 
 
@@ -497,6 +502,10 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
         use_image=not args.no_image,
         device=device,
     )
+    from prodcat_django.ml.cli_ood import evaluate_ood
+
+    column = None if args.no_title else args.title_column
+    ood = evaluate_ood(model, info, split, column, not args.no_image, products, device)
     report = {
         "checkpoint": str(Path(path)),
         "data": str(args.data),
@@ -505,6 +514,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
             "image": not args.no_image,
         },
         **report,
+        "out_of_taxonomy": ood,  # None: the checkpoint has no detector
         "warnings": [str(w.message) for w in caught if "image" in str(w.message)],
     }
     if args.plot:
@@ -623,6 +633,20 @@ def print_report(report: dict) -> None:
             f"auto-accept at score >= {aa['threshold']:.4f}: precision {precision}, "
             f"coverage {aa['coverage']:.4f} ({aa['n']} of {report['n']})"
         )
+    ood = report.get("out_of_taxonomy")
+    if ood is None:
+        print("out of taxonomy: no detector in this checkpoint")
+    else:
+        line = (
+            f"out of taxonomy ({ood['method']}, score > {ood['threshold']:.4f}): "
+            f"{ood['rate']:.4f} flagged ({ood['n_flagged']} of {report['n']})"
+        )
+        if "rate_unknown_labels" in ood:
+            line += (
+                f"; {ood['rate_known_labels']:.4f} of known labels, "
+                f"{ood['rate_unknown_labels']:.4f} of labels the model does not know"
+            )
+        print(line)
     width = max(len(label) for label in report["per_class"])
     print(f"\n{'label':<{width}}  precision  recall     f1  support")
     for label, m in report["per_class"].items():
@@ -644,11 +668,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded verbatim in the manifest
     _setup_torch()
+    from prodcat_django.ml.cli_ood import cmd_calibrate_ood, cmd_learning_curve
+
     commands = {
         "train": cmd_train,
         "evaluate": cmd_evaluate,
         "encode": cmd_encode,
         "probe": cmd_probe,
+        "calibrate-ood": lambda a: cmd_calibrate_ood(a, _device(a.device)),
+        "learning-curve": lambda a: cmd_learning_curve(a, _device(a.device)),
     }
     try:
         result = commands[args.command](args)

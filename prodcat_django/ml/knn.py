@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "EMBEDDING_VERSION",
+    "NAME_TEMPLATE",
     "TEXT_WEIGHT",
     "NeighbourHead",
     "Ranked",
@@ -39,6 +40,9 @@ __all__ = [
 
 EMBEDDING_VERSION = 1
 TEXT_WEIGHT = 0.5  # share of the squared norm on the title half (chosen on validation)
+# How a category's name is embedded (Predictor.embed_texts): chosen on validation among a few
+# phrasings for names-only accuracy (docs/results.md, "Learning curve").
+NAME_TEMPLATE = "a product for {}"
 
 Key = Hashable
 
@@ -75,15 +79,23 @@ def embedding_id(text_encoder_id: str, image_encoder_id: str, dim: int, text_wei
     )
 
 
-def similarity(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """(N, M): cosine over the halves both rows have (see the module docstring); 0 if none."""
+def similarity(
+    query: np.ndarray, vectors: np.ndarray, vector_norms: np.ndarray | None = None
+) -> np.ndarray:
+    """(N, M): cosine over the halves both rows have (see the module docstring); 0 if none.
+
+    ``vector_norms``: the rows' squared norms, where the caller keeps them (the head does).
+    """
     query = np.asarray(query, dtype=np.float32)
     vectors = np.asarray(vectors, dtype=np.float32)
     dots = query @ vectors.T
     qn = np.einsum("ij,ij->i", query, query)
-    vn = np.einsum("ij,ij->i", vectors, vectors)
+    vn = np.einsum("ij,ij->i", vectors, vectors) if vector_norms is None else vector_norms
     scale = np.minimum(qn[:, None], vn[None, :])
-    return np.where(scale > 1e-12, dots / np.maximum(scale, 1e-12), 0.0).astype(np.float32)
+    np.maximum(scale, 1e-12, out=scale)
+    dots /= scale
+    dots[scale <= 1e-12] = 0.0
+    return dots
 
 
 class Ranked(NamedTuple):
@@ -112,6 +124,8 @@ class NeighbourHead:
         name_weight: float = 1.0,
         name_offset: float = 0.0,
         temperature: float = 0.05,
+        exact_limit: int = 20_000,
+        shortlist: int = 32,
     ) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.size == 0:
@@ -128,11 +142,17 @@ class NeighbourHead:
         # Group the rows by category once: each category is a contiguous block.
         order = sorted(range(len(keys)), key=lambda i: str(keys[i]))
         self._vectors = vectors[order]
+        self._norms = np.einsum("ij,ij->i", self._vectors, self._vectors)
         self._bounds: dict[Key, tuple[int, int]] = {}
         for position, i in enumerate(order):
             lo, _ = self._bounds.get(keys[i], (position, position))
             self._bounds[keys[i]] = (lo, position + 1)
         self.keys: tuple[Key, ...] = tuple(dict.fromkeys([*self._bounds, *names]))
+        self.exact_limit, self.shortlist = int(exact_limit), max(1, int(shortlist))
+        if len(self._vectors) > self.exact_limit:  # the big-catalogue shortlist's mean vectors
+            means = [self._vectors[lo:hi].mean(0) for lo, hi in self._bounds.values()]
+            self._means = l2_rows(np.stack(means))
+            self._mean_norms = np.einsum("ij,ij->i", self._means, self._means)
         self._name_keys = [k for k in self.keys if k in names]
         dim = self._vectors.shape[1] if len(self._vectors) else None
         if self._name_keys:
@@ -146,22 +166,57 @@ class NeighbourHead:
     def __len__(self) -> int:
         return len(self._vectors)
 
+    def _top_mean(self, sims: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+        """Mean of each row's ``neighbours`` largest values, and how many that is."""
+        count = min(self.neighbours, size)
+        if size > count:
+            sims = np.partition(sims, size - count, axis=1)[:, -count:]
+        return sims.mean(axis=1), count
+
+    def _product_scores(self, query: np.ndarray) -> np.ndarray:
+        """(N, categories with products): the mean similarity to each one's nearest products.
+
+        Up to ``exact_limit`` filed products every similarity is computed. Past it (a big
+        catalogue), each query is first compared with every category's mean vector, and only
+        its ``shortlist`` closest categories are scored product by product; the others keep
+        the similarity to their mean, capped below the lowest shortlisted score, so a lookup
+        reads a few thousand vectors instead of all of them.
+        """
+        blocks = list(self._bounds.values())
+        out = np.zeros((len(query), len(blocks)), dtype=np.float32)
+        if len(self._vectors) <= self.exact_limit or len(blocks) <= self.shortlist:
+            sims = similarity(query, self._vectors, self._norms)
+            for c, (lo, hi) in enumerate(blocks):
+                out[:, c] = self._top_mean(sims[:, lo:hi], hi - lo)[0]
+            return out
+        out[:] = similarity(query, self._means, self._mean_norms)
+        for n in range(len(query)):
+            row = query[n : n + 1]
+            chosen = np.argpartition(-out[n], self.shortlist)[: self.shortlist]
+            exact = np.empty(len(chosen), dtype=np.float32)
+            for j, c in enumerate(chosen):
+                lo, hi = blocks[c]
+                sims = similarity(row, self._vectors[lo:hi], self._norms[lo:hi])
+                exact[j] = self._top_mean(sims, hi - lo)[0][0]
+            # The rest rank below every shortlisted category (a mean vector is closer than
+            # any one product, so its similarity would overstate them).
+            np.minimum(out[n], exact.min() - 1e-3, out=out[n])
+            out[n, chosen] = exact
+        return out
+
     def category_scores(self, query: np.ndarray) -> np.ndarray:
         """(N, len(keys)) raw similarity scores, in the order of ``self.keys``."""
         query = np.atleast_2d(np.asarray(query, dtype=np.float32))
         out = np.zeros((len(query), len(self.keys)), dtype=np.float32)
-        sims = similarity(query, self._vectors) if len(self._vectors) else None
+        products = self._product_scores(query) if len(self._vectors) else None
         name_sims = similarity(query, self._names) if len(self._names) else None
         name_col = {k: j for j, k in enumerate(self._name_keys)}
+        product_col = {k: j for j, k in enumerate(self._bounds)}
         for c, key in enumerate(self.keys):
             product_score, count = None, 0
-            if sims is not None and key in self._bounds:
+            if products is not None and key in product_col:
                 lo, hi = self._bounds[key]
-                block = sims[:, lo:hi]
-                count = min(self.neighbours, hi - lo)
-                if hi - lo > count:
-                    block = np.partition(block, hi - lo - count, axis=1)[:, -count:]
-                product_score = block.mean(axis=1)
+                product_score, count = products[:, product_col[key]], min(self.neighbours, hi - lo)
             if key in name_col:
                 name_score = name_sims[:, name_col[key]] + self.name_offset
                 if product_score is None:

@@ -21,7 +21,7 @@ from prodcat_django.ml.encoders import (
     build_image_encoder,
     build_text_encoder,
 )
-from prodcat_django.ml.knn import TEXT_WEIGHT, embedding_id, pooled_embedding
+from prodcat_django.ml.knn import NAME_TEMPLATE, TEXT_WEIGHT, embedding_id, pooled_embedding
 from prodcat_django.ml.manifest import CheckpointInfo, default_checkpoint_dir
 from prodcat_django.ml.model import FusionModel, ImageTail, ModelOutput
 from prodcat_django.ml.ood import OODDetector, load_detector
@@ -274,12 +274,19 @@ class Predictor:
                 rows.append(self._pooled(*self._last_inputs))
         return np.concatenate(rows)
 
-    def embed_texts(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """(N, D): category names / descriptions in the same space (the image half is zero)."""
+    def embed_texts(
+        self, texts: Sequence[str], batch_size: int = 32, *, template: str = NAME_TEMPLATE
+    ) -> np.ndarray:
+        """(N, D): category names / descriptions in the same space (the image half is zero).
+
+        Each text is embedded as ``template.format(text)`` ("a product for Mugs": chosen on
+        validation, see ``ml/knn.py``); ``template="{}"`` embeds the text as it is.
+        """
         for n, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {n}: expected a str, got {type(text).__name__}")
-        return self.embed([ProductInput(text) for text in texts], batch_size=batch_size)
+        items = [ProductInput(template.format(text.strip())) for text in texts]
+        return self.embed(items, batch_size=batch_size)
 
     def explain(self, item: ProductInput, top_k: int = 3) -> Explanation:
         """The prediction plus the title words and 7x7 regions that weighed most in it."""

@@ -116,3 +116,18 @@ def test_head_rejects_bad_input():
     with pytest.raises(ValueError, match="name vectors have 3 dims"):
         NeighbourHead(np.ones((1, 4)), ["a"], {"b": np.ones(3)})
     assert NeighbourHead(np.zeros((0, 4)), []).scores(np.ones((2, 4))) == [{}, {}]
+
+
+def test_big_catalogue_shortlist_agrees_with_the_exact_lookup():
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((40, 24)).astype(np.float32)
+    keys = rng.integers(0, 40, 2000)
+    vectors = centres[keys] + 0.3 * rng.standard_normal((2000, 24)).astype(np.float32)
+    queries = centres[rng.integers(0, 40, 50)] + 0.3 * rng.standard_normal((50, 24))
+    exact = NeighbourHead(vectors, keys.tolist())
+    shortlisted = NeighbourHead(vectors, keys.tolist(), exact_limit=100, shortlist=5)
+    a, b = exact.category_scores(queries), shortlisted.category_scores(queries)
+    assert exact.keys == shortlisted.keys
+    assert (a.argmax(1) == b.argmax(1)).all()
+    top = a.argmax(1)
+    assert np.allclose(a[np.arange(50), top], b[np.arange(50), top], atol=1e-5)
