@@ -330,3 +330,36 @@ def outputs_for(
 ) -> list[SplitOutputs]:
     tail = embed_tail(image_spec).to(device)
     return [split_outputs(model, s, column, tail, device) for s in splits]
+
+
+DEFAULT_METHOD = "class_mean"  # chosen on fashion16 / flipkart7 validation (docs/results.md)
+
+
+def attach_detector(
+    checkpoint_dir,
+    model: FusionModel | FusionEnsemble,
+    train_split: EncodedSplit,
+    val_split: EncodedSplit,
+    column: str,
+    image_spec: dict[str, Any],
+    temperature: float,
+    encoder_ids: tuple[str, str],
+    *,
+    device: str = "cpu",
+    info: dict[str, Any] | None = None,
+) -> OODDetector:
+    """Train time: fit the default detector (no outside data to choose on) and install it.
+
+    ``encoder_ids``: the text and image encoders' ids (they name the pooled space).
+    """
+    from prodcat_django.ml.knn import embedding_id
+    from prodcat_django.ml.ood import install_detector
+
+    train, val = outputs_for(model, [train_split, val_split], column, image_spec, device)
+    detector = _fit(
+        (DEFAULT_METHOD, 1, 0), train, val, temperature, model.text_dim, 0.05, disagreement=True
+    )
+    detector.embedding_id = embedding_id(*encoder_ids, train.embedding.shape[1], TEXT_WEIGHT)
+    detector.info.update(info or {})
+    install_detector(checkpoint_dir, detector)
+    return detector

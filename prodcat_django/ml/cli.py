@@ -425,6 +425,21 @@ def cmd_train(args: argparse.Namespace) -> dict:
             },
         },
     )
+    if not args.no_title and not args.no_image:  # the out-of-taxonomy detector (ml/ood.py)
+        from prodcat_django.ml.abstain import attach_detector
+
+        attach_detector(
+            out,
+            result.model,
+            train_split,
+            val_split,
+            args.title_column,
+            image_spec,
+            result.temperature,
+            (cache.text_encoder.encoder_id, cache.image_encoder.encoder_id),
+            device=device,
+            info={"command": "python -m prodcat_django.ml " + shlex.join(args.argv)},
+        )
     return {
         "checkpoint": str(out),
         "temperature": result.temperature,

@@ -11,6 +11,7 @@ import pytest
 from prodcat_django.ml.cli import main
 from prodcat_django.ml.manifest import verify_checkpoint
 from prodcat_django.ml.predictor import Predictor, ProductInput
+from prodcat_django.ml.testing import build_random_checkpoint
 
 from .conftest import drawn_image
 from .test_cli import write_csv
@@ -58,13 +59,17 @@ def test_calibrate_ood_writes_a_hashed_copy_with_a_new_version(trained, capsys):
         "--test-inside", str(val_csv), "--test-outside", str(outside),
         "--cache", str(root / "cache"), "--quiet", "--json",
     ]  # fmt: skip
+    # Training already attached the default detector (no outside data there to choose on).
+    trained_meta = json.loads((ckpt / "ood.json").read_text())
+    assert trained_meta["method"] == "class_mean" and trained_meta["val_flagged_rate"] <= 0.05
+    before = (ckpt / "manifest.json").read_text()
     capsys.readouterr()
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     info = verify_checkpoint(out)
     assert info.version == "1.0.1"
     assert verify_checkpoint(ckpt).version == "1.0.0"  # the original is untouched
-    assert not (ckpt / "ood.json").exists()
+    assert (ckpt / "manifest.json").read_text() == before
     methods = {row["method"] for row in result["candidates"]}
     assert methods == {"knn", "class_mean", "energy", "max_logit", "msp"}
     assert result["val"]["inside"]["flagged"] <= 0.05
@@ -88,7 +93,8 @@ def test_calibrate_ood_writes_a_hashed_copy_with_a_new_version(trained, capsys):
     assert 0.0 <= ood["rate"] <= 1.0 and "rate_unknown_labels" in ood
     assert main([*evaluate, *common]) == 0
     assert "out of taxonomy (" in capsys.readouterr().out
-    assert main(["evaluate", "--data", str(val_csv), "--checkpoint", str(ckpt), *common]) == 0
+    plain = build_random_checkpoint(root / "plain", ["Heels", "Shirts", "Watches"])
+    assert main(["evaluate", "--data", str(val_csv), "--checkpoint", str(plain), *common]) == 0
     assert "no detector in this checkpoint" in capsys.readouterr().out
 
 
