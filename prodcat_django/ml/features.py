@@ -53,6 +53,9 @@ class FeatureCache:
         self.text_encoder, self.image_encoder = text_encoder, image_encoder
         self.root = Path(root) if root is not None else default_cache_dir()
         self.batch_size, self.progress = batch_size, progress
+        # What this cache object had to run the encoders for (the rest came from disk): a
+        # retrain reports it, to show that only new titles and photos were encoded.
+        self.encoded: dict[str, int] = {}
 
     def _file(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npy"
@@ -97,6 +100,7 @@ class FeatureCache:
                 array = feats.states.numpy().astype(np.float16)
                 self._store(keys[i], array)
                 result[i] = array
+            self.encoded["titles"] = self.encoded.get("titles", 0) + len(chunk)
             bar.update(len(chunk))
         bar.close()
         for i in todo:
@@ -160,6 +164,8 @@ class FeatureCache:
                 for (i, key), array in zip(kept, maps, strict=True):
                     self._store(key, array)
                     result[i] = array
+                name = f"images_{view}"
+                self.encoded[name] = self.encoded.get(name, 0) + len(kept)
             bar.update(len(chunk))
         bar.close()
         return result

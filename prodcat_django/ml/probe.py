@@ -238,8 +238,10 @@ def attach_probe_head(
     a title is); then each condition's share of the probe in the output, from WEIGHT_GRID
     (0 = the trained model alone, 1 = the probe alone) by validation accuracy over that
     condition's products. Returns a new, recalibrated ``TrainResult`` whose model is a
-    ``ProbeEnsemble``, or ``result`` itself (with a note in its history) when every weight
-    is 0. ``history`` gets a ``probe_head`` entry: C, weights and the validation scores.
+    ``ProbeEnsemble`` (even when every weight is 0: the probe's own held-out accuracy is then
+    still reported next to the model's, for one extra MBConv block per photo), or ``result``
+    itself when no head could be fitted. ``history`` gets a ``probe_head`` entry: C, weights
+    and the validation scores.
     """
     from prodcat_django.ml.model import PROBE_CONDITIONS, ProbeEnsemble, ProbeHead
     from prodcat_django.ml.train import calibrate, conditions
@@ -295,7 +297,7 @@ def attach_probe_head(
         report["heads"][head] = {"C": c, "val": round(val_acc, 5), "val_by_C": sweep}
         say(f"probe head {head}: C={c}, validation {val_acc:.4f} on {len(y_val)} products")
     if not heads:
-        result.history.append({"probe_head": "not attached: no head could be fitted"})
+        result.history.append({"probe_head": {"attached": False, "why": "no head could be fitted"}})
         return result
     for head in set(probe.heads) - set(heads):
         del probe.linear[head]
@@ -333,10 +335,6 @@ def attach_probe_head(
         for name, (b, p, _i) in lps.items()
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
-    if not weights.any():
-        result.history.append({"probe_head": {**report, "attached": False}})
-        say("probe head: weight 0 everywhere on validation, not attached")
-        return result
     probe.weights.copy_(weights)
     new = calibrate(ensemble, config, result.labels, val_split, options, device)
     for name, entry in report["val_accuracy"].items():

@@ -115,6 +115,12 @@ def train_new_version(
         train_split = encode_split(products["train"], cache, labels, ["title"], ("orig", "flip"))
         val_split = encode_split(products["val"] or products["train"], cache, labels, ["title"])
         seconds["encode"] = round(time.perf_counter() - t0, 1)
+        encoded = dict(cache.encoded)  # the rest of the train/val inputs came from the cache
+        say(
+            f"encoded {encoded.get('titles', 0)} titles and "
+            f"{encoded.get('images_orig', 0)} images ({encoded.get('images_flip', 0)} mirrored) "
+            f"of {len(products['train']) + len(products['val'])} products; the rest were cached"
+        )
 
         t0 = time.perf_counter()
         say(f"training on {len(products['train'])} products, {len(labels)} categories")
@@ -150,6 +156,7 @@ def train_new_version(
         seconds["evaluate"] = round(time.perf_counter() - t0, 1)
         seconds["total"] = round(time.perf_counter() - started, 1)
         metrics["seconds"] = seconds
+        metrics["encoded"] = encoded
         row = store.add_version(
             checkpoint,
             label_map=label_map_for(dataset.categories),

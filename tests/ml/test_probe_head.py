@@ -75,16 +75,14 @@ def test_probe_head_is_chosen_on_validation_per_condition(fitted):
         # The chosen weight has the best validation accuracy of the grid.
         assert head["val_by_weight"][str(head["weight"])] == max(head["val_by_weight"].values())
     assert any("probe head both" in m for m in messages)
-    if entry["attached"]:
-        model = result.model
-        assert isinstance(model, ProbeEnsemble) and model.base is base.model
-        assert result.config["model"]["probe"]["heads"] == list(PROBE_CONDITIONS)
-        chosen = [entry["heads"][h]["weight"] for h in PROBE_CONDITIONS]
-        assert model.probe.weights.tolist() == chosen
-        for name, acc in entry["val_accuracy"].items():
-            assert acc["ensemble"] == pytest.approx(result.val[name]["accuracy"], abs=1e-5)
-    else:
-        assert result is base
+    assert entry["attached"]  # always, even with weight 0 everywhere
+    model = result.model
+    assert isinstance(model, ProbeEnsemble) and model.base is base.model
+    assert result.config["model"]["probe"]["heads"] == list(PROBE_CONDITIONS)
+    chosen = [entry["heads"][h]["weight"] for h in PROBE_CONDITIONS]
+    assert model.probe.weights.tolist() == chosen
+    for name, acc in entry["val_accuracy"].items():
+        assert acc["ensemble"] == pytest.approx(result.val[name]["accuracy"], abs=1e-5)
 
 
 def test_probe_head_features_and_regression_match_the_probe_baseline(fitted):
@@ -92,8 +90,6 @@ def test_probe_head_features_and_regression_match_the_probe_baseline(fitted):
     linear layer reproduces sklearn's class probabilities."""
     _, result, train_split, _, labels, _, _, _ = fitted
     spec = tiny_config(len(labels))
-    if not isinstance(result.model, ProbeEnsemble):
-        pytest.skip("the probe was not attached on this data")
     probe = result.model.probe
     text, mask = train_split.texts["title"]
     image, present = train_split.images["orig"]
@@ -114,8 +110,6 @@ def test_probe_head_features_and_regression_match_the_probe_baseline(fitted):
 
 def test_probe_ensemble_mixes_log_probabilities_per_condition(fitted):
     base, result, _, val_split, _, _, _, _ = fitted
-    if not isinstance(result.model, ProbeEnsemble):
-        pytest.skip("the probe was not attached on this data")
     model = result.model
     model.probe.weights.copy_(torch.tensor([0.25, 1.0, 0.0]))
     try:
@@ -146,8 +140,6 @@ def _inputs(split, column, use_image):
 
 def test_probe_checkpoint_round_trip_hash_and_predictor(fitted, tmp_path):
     _, result, _, val_split, labels, _, _, _ = fitted
-    if not isinstance(result.model, ProbeEnsemble):
-        pytest.skip("the probe was not attached on this data")
     out = tmp_path / "p" / "1.0.0"
     config = {**result.config, "name": "p"}
     save_checkpoint(out, result.model, config, labels, {"temperature": result.temperature})
@@ -197,8 +189,9 @@ def test_cli_from_checkpoint_adds_the_probe_head(tmp_path, capsys):
     assert training["from_checkpoint"]["version"] == "1.0.0"
     assert set(training["probe_head"]["heads"]) == set(PROBE_CONDITIONS)
     assert set(report["test"]) == {"full", "terse", "image_only", "title_only"}
-    if report["component_accuracy"]:  # the probe alone and the model alone, reported too
-        assert set(report["component_accuracy"]["test"]) == {"probe", "model"}
+    # The probe alone and the model alone are reported too, per condition.
+    assert set(report["component_accuracy"]["test"]) == {"probe", "model"}
+    assert set(report["component_accuracy"]["test"]["probe"]) == set(report["test"])
     predictor = Predictor.load(second, device="cpu")
     assert predictor.predict([ProductInput("Nova green heels", Image.new("RGB", (28, 28)))])
     # The starting model's weights are unchanged: same tensors in weights.safetensors.
