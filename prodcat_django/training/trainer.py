@@ -149,6 +149,8 @@ def train_new_version(
         test_examples = dataset.split("test")
         metrics = _evaluate(result, options, val_split, products, cache, labels, dataset)
         checkpoint = _save(work, name, version, result, options, labels, metrics, dataset)
+        if not title_only:  # a shop's model abstains too (issue 10): fit its detector on val
+            _attach_detector(checkpoint, result, train_split, val_split, image_spec, cache)
         say(f"evaluating against the active version on {len(test_examples)} held-out products")
         comparison = compare_on_held_out(
             checkpoint, test_examples, images, spec.category_model, dataset, progress
@@ -385,6 +387,27 @@ def _save(
                 "history": result.history,
             },
         },
+    )
+
+
+def _attach_detector(
+    checkpoint: Path, result: Any, train_split: Any, val_split: Any, image_spec: dict, cache: Any
+) -> None:
+    """The out-of-taxonomy detector (``ml/ood.py``), fitted as ``ml train`` fits it: threshold
+    calibrated so at most 5% of this shop's validation products are flagged."""
+    from prodcat_django.ml.abstain import attach_detector
+
+    attach_detector(
+        checkpoint,
+        result.model,
+        train_split,
+        val_split,
+        "title",
+        image_spec,
+        result.temperature,
+        (cache.text_encoder.encoder_id, cache.image_encoder.encoder_id),
+        device=_device(),
+        info={"command": "manage.py prodcat_train"},
     )
 
 

@@ -142,6 +142,22 @@ def test_retrain_reuses_cached_features_and_the_gate_keeps_a_worse_version_a_can
     assert forced.activated and store.active_version().pk == forced.version.pk
 
 
+def test_a_shop_trained_version_carries_its_out_of_taxonomy_detector(fill_shop):
+    import json
+
+    from prodcat_django.ml.predictor import Predictor
+
+    fill_shop(per_category=12)
+    outcome, _ = train()
+    path = store.local_checkpoint(outcome.version)
+    manifest = json.loads((path / "manifest.json").read_text())
+    verdict = manifest["out_of_taxonomy"]
+    assert verdict["threshold"] > 0 and verdict["val_flagged_rate"] <= 0.05 + 1e-9
+    # The hashed files include the detector, and the predictor loads it.
+    assert any(name.startswith("ood") for name in manifest["files"])
+    assert Predictor.load(path, device="cpu").ood is not None
+
+
 def test_title_only_when_no_product_has_an_image(fill_shop):
     fill_shop(per_category=10, images=False)
     outcome, lines = train()
