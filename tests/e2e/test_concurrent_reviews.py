@@ -121,4 +121,5 @@ def test_twenty_concurrent_requests_for_one_product_all_answer_202(
     current = CategorySuggestion.objects.current_for(product).get()  # exactly one current row
     ids = {r.json()["id"] for r in responses}
     assert current.pk in ids
-    assert all(r.json()["status"] == "pending" for r in responses)
+    # A worker with its model preloaded may already be running (or have finished) the row.
+    assert all(r.json()["status"] in {"pending", "running", "ready"} for r in responses)

@@ -42,19 +42,26 @@ def two_workers(
     e2e_settings: None, test_db_name: str, worker_logs: Path
 ) -> Iterator[list[CeleryWorker]]:
     url = settings.PRODCAT_E2E_REDIS_URL
-    queue = settings.PRODCAT["QUEUE"]
+    # A queue of their own: the session's worker (started by earlier modules) must not take
+    # these tasks, or "which worker ran it" has no answer.
+    run_id = f"{settings.PRODCAT_E2E_RUN_ID}knn"
+    queue = f"prodcat_e2e_{run_id}"
+    session_queue = settings.PRODCAT["QUEUE"]
     require(probe_redis(url))
     delete_redis_queue(url, queue)
+    settings.PRODCAT["QUEUE"] = queue  # read at each send (prodcat_settings is not cached)
     with using_broker(url):
         workers = []
         try:
             for n in (1, 2):
-                workers.append(_start_worker(url, test_db_name, worker_logs / f"knn-{n}.log"))
+                log = worker_logs / f"knn-{n}.log"
+                workers.append(_start_worker(url, test_db_name, log, run_id=run_id))
             yield workers
         finally:
             for worker in workers:
                 worker.stop()
             delete_redis_queue(url, queue)
+            settings.PRODCAT["QUEUE"] = session_queue
 
 
 def _save(title: str, seed: int) -> Product:
