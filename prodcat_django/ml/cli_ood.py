@@ -74,7 +74,13 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     )
     lc.add_argument("--val", type=Path, required=True, help="chooses the head's settings")
     lc.add_argument("--test", type=Path, required=True, help="scored once")
-    lc.add_argument("--shots", type=int, nargs="+", default=[0, 1, 3, 10, 30])
+    lc.add_argument(
+        "--shots",
+        type=int,
+        nargs="+",
+        default=[0, 1, 3, 10, 30],
+        help="labelled products per category at each point (0: category names only)",
+    )
     lc.add_argument("--seeds", type=int, default=5, help="draws per point (mean reported)")
     lc.add_argument("--checkpoint", type=Path, default=None, help="encoders of this checkpoint")
     common(lc)
