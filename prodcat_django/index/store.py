@@ -71,24 +71,32 @@ def put_entries(entries: Sequence[VectorEntry]) -> int:
         return current_revision()
     with transaction.atomic():
         revision = _next_revision()
-        rows = [_row(entry, revision) for entry in entries]
-        NeighbourVector.objects.bulk_create(
-            rows,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["content_type", "object_id", "category_pk", "embedding_id"],
-            update_fields=[
-                "category_type",
-                "source",
-                "vector",
-                "dim",
-                "fingerprint",
-                "revision",
-                "active",
-                "updated_at",
-            ],
-        )
+        _upsert(entries, revision)
     return revision
+
+
+# An entry's row is keyed by (object, category, space): writing it again updates it in place.
+_KEY_FIELDS = ["content_type", "object_id", "category_pk", "embedding_id"]
+_VALUE_FIELDS = [
+    "category_type",
+    "source",
+    "vector",
+    "dim",
+    "fingerprint",
+    "revision",
+    "active",
+    "updated_at",
+]
+
+
+def _upsert(entries: Sequence[VectorEntry], revision: int) -> None:
+    NeighbourVector.objects.bulk_create(
+        [_row(entry, revision) for entry in entries],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=_KEY_FIELDS,
+        update_fields=_VALUE_FIELDS,
+    )
 
 
 def put_object(
@@ -106,21 +114,7 @@ def put_object(
             content_type_id=content_type_id, object_id=object_id, active=True
         ).exclude(category_pk__in=keep).update(active=False, revision=revision)
         if entries:
-            NeighbourVector.objects.bulk_create(
-                [_row(entry, revision) for entry in entries],
-                update_conflicts=True,
-                unique_fields=["content_type", "object_id", "category_pk", "embedding_id"],
-                update_fields=[
-                    "category_type",
-                    "source",
-                    "vector",
-                    "dim",
-                    "fingerprint",
-                    "revision",
-                    "active",
-                    "updated_at",
-                ],
-            )
+            _upsert(entries, revision)
     return revision
 
 
