@@ -129,6 +129,11 @@ DEFAULTS: dict[str, Any] = {
     "NEIGHBOUR_BACKEND": "prodcat_django.index.memory.PortableIndex",
     # Seconds between a worker's checks for new, renamed or deleted categories (name vectors).
     "NEIGHBOUR_NAME_SYNC_SECONDS": 30.0,
+    # A category with no product yet is known by its name; the shop's newest undecided
+    # products (up to this many; 0 turns it off) shape it into a prototype of the products
+    # that name attracts, photos included (ml.knn.refine_names), re-read at most this often.
+    "NEIGHBOUR_POOL": 2000,
+    "NEIGHBOUR_POOL_SECONDS": 60.0,
 }
 
 

@@ -6,7 +6,11 @@ vectors overwrite their slot, tombstones drop theirs). Two worker processes ther
 from the same rows as soon as each has refreshed; nothing lives only in one process.
 
 The scoring itself is :class:`prodcat_django.ml.knn.NeighbourHead` (products' vectors, plus
-category-name vectors standing in for categories without products).
+category-name vectors standing in for categories without products). A category known by its
+name alone is scored against a prototype learnt from the shop's undecided products
+(``NeighbourHead.with_pool``): their vectors are re-read at most every
+``NEIGHBOUR_POOL_SECONDS``, up to ``NEIGHBOUR_POOL`` of them, and only while such a category
+exists.
 
 Another backend (pgvector: ``ORDER BY vector <=> %s LIMIT k`` over the same table) implements
 :class:`NeighbourBackend` and is named in ``PRODCAT["NEIGHBOUR_BACKEND"]``.
@@ -15,6 +19,8 @@ Another backend (pgvector: ``ORDER BY vector <=> %s LIMIT k`` over the same tabl
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -62,6 +68,17 @@ class PortableIndex:
         self._alive = np.zeros(0, dtype=bool)
         self._is_name = np.zeros(0, dtype=bool)
         self._head: Any = None
+        self._bare: Any = None  # the head before the pool shaped its name-only prototypes
+        self.pool_types: tuple[int, ...] = ()
+        self._pool_mark: tuple[int, int] | None = None  # (newest pk, count) of the pool read
+        self._pool_read_at = float("-inf")
+
+    def use_pool(self, content_type_ids: Sequence[int]) -> None:
+        """The product models whose undecided products shape name-only categories."""
+        types = tuple(sorted(set(content_type_ids)))
+        if types != self.pool_types:
+            with self._lock:
+                self.pool_types, self._pool_read_at = types, float("-inf")
 
     def refresh(self) -> int:
         upto = store.current_revision()
@@ -82,7 +99,8 @@ class PortableIndex:
             applied += self._apply_many(batch)
             self.revision = upto
             if applied:
-                self._head = None
+                self._head = self._bare = None
+                self._pool_read_at = float("-inf")
             return applied
 
     def head_for(self, query: np.ndarray) -> Any:
@@ -100,9 +118,33 @@ class PortableIndex:
         """The :class:`~prodcat_django.ml.knn.NeighbourHead` over the live vectors (None when
         there are none); rebuilt only after a refresh changed something."""
         with self._lock:
-            if self._head is None and self._alive[: self._size].any():
-                self._head = self._build()
+            if self._bare is None and self._alive[: self._size].any():
+                self._bare = self._head = self._build()
+            if self._bare is not None and self._bare.name_only:
+                self._pool_head()
             return self._head
+
+    def _pool_head(self) -> None:
+        """Re-read the pool when it is due and, if it moved, re-shape the name-only
+        prototypes (cheap: the products' arrays are shared). Called under ``self._lock``."""
+        limit = int(prodcat_settings.NEIGHBOUR_POOL)
+        now = time.monotonic()
+        if now - self._pool_read_at < float(prodcat_settings.NEIGHBOUR_POOL_SECONDS):
+            return
+        self._pool_read_at = now
+        vectors, newest = store.unlabelled_vectors(self.embedding_id, self.pool_types, limit)
+        mark = (newest, len(vectors))
+        if mark == self._pool_mark:
+            return
+        self._pool_mark = mark
+        dim = self._bare._raw_names.shape[1]
+        usable = [v for v in vectors if len(v) == dim * DTYPE.itemsize]
+        pool = (
+            np.frombuffer(b"".join(usable), dtype=DTYPE).reshape(-1, dim).astype(np.float32)
+            if usable
+            else None
+        )
+        self._head = self._bare.with_pool(pool)
 
     def stats(self) -> dict[str, Any]:
         alive = self._alive[: self._size]
@@ -112,6 +154,7 @@ class PortableIndex:
             "names": int((alive & names).sum()),
             "revision": self.revision,
             "bytes": int(self._matrix.nbytes),
+            "pool": int(getattr(self._head, "pooled", 0)),
         }
 
     def _apply_many(self, rows: list[store.StoredRow]) -> int:

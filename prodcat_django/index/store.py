@@ -19,7 +19,12 @@ from django.db import transaction
 from django.db.models import F
 
 from prodcat_django.index.vectors import to_bytes
-from prodcat_django.models import NeighbourIndexState, NeighbourVector
+from prodcat_django.models import (
+    CategorySuggestion,
+    NeighbourIndexState,
+    NeighbourVector,
+    SuggestionStatus,
+)
 
 #: The counter row's name.
 STATE = "default"
@@ -163,6 +168,30 @@ def rows_between(
         rows.order_by("revision", "pk").values_list(*fields).iterator(chunk_size=chunk_size)
     ):
         yield StoredRow(pk, category_pk, source, bytes(vector) if active else None, revision)
+
+
+def unlabelled_vectors(
+    embedding_id: str, content_type_ids: Sequence[int], limit: int
+) -> tuple[list[bytes], int]:
+    """The pooled vectors of the newest undecided products of these product models, and the
+    newest suggestion's pk (0 if none), which says whether the pool moved since.
+
+    Read off their current, ready suggestions (the worker stores the vector with each), so
+    the shop's catalogue shapes the categories known by name alone before any decision."""
+    if limit <= 0 or not content_type_ids:
+        return [], 0
+    rows = list(
+        CategorySuggestion.objects.filter(
+            content_type_id__in=list(content_type_ids),
+            embedding_id=embedding_id,
+            is_current=True,
+            status=SuggestionStatus.READY,
+            embedding__isnull=False,
+        )
+        .order_by("-pk")
+        .values_list("pk", "embedding")[:limit]
+    )
+    return [bytes(vector) for _, vector in rows], (rows[0][0] if rows else 0)
 
 
 def _row(entry: VectorEntry, revision: int) -> NeighbourVector:

@@ -70,7 +70,13 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
         "only. Head settings chosen on --val.",
     )
     lc.add_argument(
-        "--train", type=Path, required=True, help="pool the labelled products come from"
+        "--train",
+        type=Path,
+        required=True,
+        help=(
+            "the labelled products are drawn from it; all of it, unlabelled, is the shop's "
+            "catalogue that shapes name-only categories"
+        ),
     )
     lc.add_argument("--val", type=Path, required=True, help="chooses the head's settings")
     lc.add_argument("--test", type=Path, required=True, help="scored once")

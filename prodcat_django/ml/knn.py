@@ -16,10 +16,19 @@ most similar products, pulled towards the similarity to its name vector (worth `
 products, shifted by ``name_offset`` because names are terser than titles); a category with no
 products yet is scored by its name alone. A softmax at ``temperature`` turns the scores into
 probabilities. The defaults were chosen on validation data (docs/results.md, "Learning curve").
+
+A name alone is a weak prototype: "Baby Care" is one short phrase, a catalogue's titles are
+brand and model names. Given a ``pool`` of the shop's own *unlabelled* products (no decisions
+needed), ``refine_names`` turns each name-only category into a prototype of the products nearest
+to it, by a few rounds of name-anchored k-means over the pool (the categories that do have
+products take part with their mean vector, fixed): the text half keeps the name, the image half
+is learnt from the photos of the products the name attracts. On flipkart7 this lifts names-only
+accuracy from 49.5% to about 70% (docs/results.md).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Hashable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -35,6 +44,7 @@ __all__ = [
     "l2_rows",
     "merge",
     "pooled_embedding",
+    "refine_names",
     "similarity",
 ]
 
@@ -98,6 +108,67 @@ def similarity(
     return dots
 
 
+def _halves(x: np.ndarray, text_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    return x[..., :text_dim], x[..., text_dim:]
+
+
+def text_dim_of(names: np.ndarray) -> int:
+    """The text half's width, read off name vectors (their image half is exactly zero)."""
+    used = np.flatnonzero(np.any(np.asarray(names) != 0, axis=0))
+    return int(used.max()) + 1 if len(used) else 0
+
+
+def refine_names(
+    names: np.ndarray,
+    pool: np.ndarray,
+    *,
+    anchors: np.ndarray | None = None,
+    text_dim: int | None = None,
+    rounds: int = 10,
+) -> np.ndarray:
+    """(C, D) prototypes for ``names`` (C, D) learnt from unlabelled ``pool`` products (U, D).
+
+    Each round assigns every pool product to its most similar prototype (``anchors`` (A, D),
+    the mean vectors of categories that have products, compete but never move) and moves each
+    name's prototype to its products: the text half to the unit mean of the name and the
+    products' titles (the name keeps it on topic), the image half to the unit mean of their
+    photos. Halves keep the weights the space gives them (read off the name and the pool). A
+    name that attracts no product keeps its previous prototype.
+    """
+    names = np.asarray(names, dtype=np.float32)
+    pool = np.asarray(pool, dtype=np.float32)
+    if not len(names) or not len(pool) or rounds < 1:
+        return names.copy()
+    dt = text_dim_of(names) if text_dim is None else int(text_dim)
+    name_t, _ = _halves(names, dt)
+    pool_t, pool_i = _halves(pool, dt)
+    # The halves' scales in this space (sqrt(w) and sqrt(1 - w)), from rows that have them.
+    t_scale = float(np.median(np.linalg.norm(name_t, axis=1)))
+    i_norms = np.linalg.norm(pool_i, axis=1)
+    i_scale = float(np.median(i_norms[i_norms > 1e-6])) if (i_norms > 1e-6).any() else 0.0
+    if anchors is None:
+        anchors = np.zeros((0, names.shape[1]), np.float32)
+    else:  # mean vectors are shorter than products: give their halves the products' lengths
+        a_t, a_i = _halves(np.asarray(anchors, dtype=np.float32), dt)
+        anchors = np.concatenate([l2_rows(a_t) * t_scale, l2_rows(a_i) * i_scale], axis=1)
+    protos = names.copy()
+    for _ in range(int(rounds)):
+        nearest = similarity(pool, np.concatenate([protos, anchors])).argmax(axis=1)
+        moved = protos.copy()
+        for c in range(len(names)):
+            members = nearest == c
+            if not members.any():
+                continue
+            text = l2_rows(name_t[c : c + 1]) + l2_rows(pool_t[members].mean(0, keepdims=True))
+            moved[c, :dt] = l2_rows(text)[0] * t_scale
+            photos = pool_i[members][i_norms[members] > 1e-6]
+            moved[c, dt:] = (
+                l2_rows(photos.mean(0, keepdims=True))[0] * i_scale if len(photos) else 0.0
+            )
+        protos = moved
+    return protos
+
+
 class Ranked(NamedTuple):
     """One merged suggestion; a tuple ``(key, score, source)`` too."""
 
@@ -112,6 +183,8 @@ class NeighbourHead:
     ``vectors`` (M, D) and ``keys`` (M,): one row per filed product and its category key.
     ``names``: optional key -> (D,) vector (``Predictor.embed_texts`` of the category's name
     and description); a key with a name and no products is still scored.
+    ``pool``: optional (U, D) unlabelled products of the shop; a category known by name only
+    is then scored against its ``refine_names`` prototype instead of the bare name.
     """
 
     def __init__(
@@ -126,6 +199,8 @@ class NeighbourHead:
         temperature: float = 0.05,
         exact_limit: int = 20_000,
         shortlist: int = 32,
+        pool: np.ndarray | None = None,
+        pool_rounds: int = 10,
     ) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.size == 0:
@@ -162,6 +237,43 @@ class NeighbourHead:
                 raise ValueError(f"name vectors have {self._names.shape[1]} dims, products {dim}")
         else:
             self._names = np.zeros((0, dim or 0), dtype=np.float32)
+        self._raw_names = self._names
+        self.pool_rounds = int(pool_rounds)
+        self.pooled = 0  # how many unlabelled products shaped the name-only prototypes
+        if pool is not None:
+            self._use_pool(pool)
+
+    @property
+    def name_only(self) -> list[Key]:
+        """The categories known by their name alone (no filed product yet)."""
+        return [k for k in self._name_keys if k not in self._bounds]
+
+    def with_pool(self, pool: np.ndarray | None) -> NeighbourHead:
+        """This head with its name-only prototypes learnt from ``pool`` (see ``refine_names``);
+        the products' arrays are shared, so this is cheap next to building a head."""
+        head = copy.copy(self)
+        head._names, head.pooled = self._raw_names, 0
+        if pool is not None:
+            head._use_pool(pool)
+        return head
+
+    def _use_pool(self, pool: np.ndarray) -> None:
+        only = [j for j, k in enumerate(self._name_keys) if k not in self._bounds]
+        pool = np.asarray(pool, dtype=np.float32)
+        if not len(pool) or not only:
+            return
+        if pool.ndim != 2 or pool.shape[1] != self._raw_names.shape[1]:
+            raise ValueError(f"pool must be (U, {self._raw_names.shape[1]}), got {pool.shape}")
+        anchors = [self._vectors[lo:hi].mean(0) for lo, hi in self._bounds.values()]
+        names = self._raw_names.copy()
+        names[only] = refine_names(
+            names[only],
+            pool,
+            anchors=np.stack(anchors) if anchors else None,
+            text_dim=text_dim_of(self._raw_names),
+            rounds=self.pool_rounds,
+        )
+        self._names, self.pooled = names, len(pool)
 
     def __len__(self) -> int:
         return len(self._vectors)

@@ -1,12 +1,13 @@
 """The neighbour head's learning curve: accuracy with 0 (names only), 1, 3, 10, 30 products.
 
-For each point ``k`` and seed, ``k`` labelled products per category are drawn from the
-training split and filed in a ``NeighbourHead`` (with every category's name, which is all it
-has at ``k = 0``); the test split is scored once. Two modes: ``text`` (titles only, the image
-half zero on both sides) and ``title+photo``. The head's settings (neighbours, name weight and
-offset, and the pooled space's text weight) are chosen on the validation split, averaged over
-the points, before the test split is looked at. The reference (``class_mean``): MiniLM alone
-and the nearest class mean (names at ``k = 0``).
+For each point ``k`` and seed, ``k`` labelled products per category are drawn from the training
+split and filed in a ``NeighbourHead`` (with every category's name, which is all it has at ``k =
+0``, and the whole training split, unlabelled, as the shop's catalogue that shapes the name-only
+categories, as the worker's undecided products do); the test split is scored once. Two modes:
+``text`` (titles only, the image half zero on both sides) and ``title+photo``. The head's
+settings (neighbours, name weight and offset, and the pooled space's text weight) are chosen on
+the validation split, averaged over the points, before the test split is looked at. The
+reference (``class_mean``): MiniLM alone and the nearest class mean (names at ``k = 0``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ def head_accuracy(
         neighbours=int(settings["neighbours"]),
         name_weight=settings["name_weight"],
         name_offset=settings["name_offset"],
+        # The shop's catalogue before any decision: the training split, unlabelled.
+        pool=train.rows(mode, w) if settings.get("pool", 1.0) else None,
     )
     scores = head.category_scores(test.rows(mode, w))
     predicted = np.asarray(head.keys, dtype=object)[scores.argmax(axis=1)]

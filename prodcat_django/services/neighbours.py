@@ -52,7 +52,7 @@ from prodcat_django.models import (
     NeighbourSource,
     NeighbourVector,
 )
-from prodcat_django.registry import get_adapter, is_registered
+from prodcat_django.registry import get_adapter, is_registered, registered_adapters
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +274,16 @@ def _category_type_id(adapter: ProductAdapter) -> int | None:
     return None if model is None else _fresh_content_type(model).pk
 
 
+def _pool_types(adapter: ProductAdapter) -> list[int]:
+    """Content type ids of the registered product models filed under ``adapter``'s category
+    model: their undecided products are the pool of the head's name-only categories."""
+    return [
+        other.content_type.pk
+        for other in registered_adapters()
+        if other.category_model is adapter.category_model
+    ]
+
+
 def _fresh_content_type(model: type[models.Model]) -> ContentType:
     """The model's content type read from the database, not the per-process cache: a
     long-lived worker must not write the id of a content type that was re-created since it
@@ -460,6 +470,8 @@ class Ranker:
             try:
                 sync_names(adapter, predictor)
                 backend = get_backend(self.embedding_id, _category_type_id(adapter))
+                if hasattr(backend, "use_pool"):  # optional in NeighbourBackend
+                    backend.use_pool(_pool_types(adapter))
                 backend.refresh()
                 self.backend = backend
             except DatabaseError:

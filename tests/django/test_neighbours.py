@@ -80,6 +80,7 @@ def test_each_write_raises_the_revision_and_a_reader_applies_only_what_changed()
         "names": 0,
         "revision": 2,
         "bytes": index.stats()["bytes"],
+        "pool": 0,
     }
     assert index.refresh() == 0  # nothing new: one query, nothing applied
 
@@ -124,6 +125,80 @@ def test_a_rewound_database_reloads_the_index():
     put_object(ct, "3", [_entry(ct, "3", "bowls", [0, 1, 0])])
     index.refresh()
     assert index.stats()["products"] == 1
+
+
+def test_undecided_products_shape_the_categories_known_by_name_alone(settings):
+    """Day one: two categories with names only, whose titles say little and whose photos
+    tell them apart; the shop's undecided products (ready suggestions and their vectors)
+    turn each name into a prototype, photos included, re-read when the pool moved."""
+    from prodcat_django.index import to_bytes
+    from prodcat_django.ml.knn import pooled_embedding
+
+    settings.PRODCAT = {"NEIGHBOUR_POOL_SECONDS": 0.0}
+    ct = ContentType.objects.get_for_model(Product).pk
+    rng = np.random.default_rng(0)
+    centres = [([1, 0.6, 0, 0], [1, 0, 0]), ([0.6, 1, 0, 0], [0, 1, 0])]
+
+    def rows(n):
+        out = [
+            pooled_embedding(
+                np.asarray(t) + 0.6 * rng.standard_normal((n, 4)),
+                np.asarray(i) + 0.15 * rng.standard_normal((n, 3)),
+            )
+            for t, i in centres
+        ]
+        return np.concatenate(out), np.repeat([0, 1], n)
+
+    names = pooled_embedding(np.array([[1, 0.9, 0, 0], [0.9, 1, 0, 0]]), np.zeros((2, 3)))
+    for key, vector in zip(("a", "b"), names, strict=True):
+        put_object(
+            ct,
+            f"name-{key}",
+            [_entry(ct, f"name-{key}", key, vector.tolist(), source=NeighbourSource.NAME)],
+        )
+    index = PortableIndex("test-space", None)
+    index.use_pool([ct])
+    index.refresh()
+    test, truth = rows(40)
+
+    def accuracy():
+        head = index.head()
+        keys = np.asarray(head.keys)
+        return (keys[head.category_scores(test).argmax(1)] == np.asarray(["a", "b"])[truth]).mean()
+
+    bare = accuracy()
+    assert index.stats()["pool"] == 0  # no undecided product yet: the names alone
+    pool, _ = rows(50)
+    CategorySuggestion.objects.bulk_create(
+        CategorySuggestion(
+            content_type_id=ct,
+            object_id=str(n),
+            status=SuggestionStatus.READY,
+            embedding=to_bytes(vector),
+            embedding_id="test-space",
+        )
+        for n, vector in enumerate(pool)
+    )
+    # A decided product and another space's vector are not in the pool.
+    CategorySuggestion.objects.create(
+        content_type_id=ct,
+        object_id="x",
+        status=SuggestionStatus.ACCEPTED,
+        embedding=to_bytes(pool[0]),
+        embedding_id="test-space",
+    )
+    CategorySuggestion.objects.create(
+        content_type_id=ct,
+        object_id="y",
+        status=SuggestionStatus.READY,
+        embedding=to_bytes(pool[0]),
+        embedding_id="another-space",
+    )
+    assert accuracy() >= 0.95 > bare
+    assert index.stats()["pool"] == len(pool)
+    settings.PRODCAT = {"NEIGHBOUR_POOL": 0}  # off: back to the bare names
+    index.use_pool([])
+    assert accuracy() == bare and index.stats()["pool"] == 0
 
 
 # ---------------------------------------------------------------- learning from decisions

@@ -131,3 +131,57 @@ def test_big_catalogue_shortlist_agrees_with_the_exact_lookup():
     assert (a.argmax(1) == b.argmax(1)).all()
     top = a.argmax(1)
     assert np.allclose(a[np.arange(50), top], b[np.arange(50), top], atol=1e-5)
+
+
+def _space(rng, centres, n, text_dim=4, noise=0.15, text_noise=None):
+    """``n`` pooled rows around each centre's (text, image) pair, halves at w = 0.5."""
+    rows, labels = [], []
+    text_noise = noise if text_noise is None else text_noise
+    for c, (t, i) in enumerate(centres):
+        text = np.asarray(t, float) + text_noise * rng.standard_normal((n, text_dim))
+        image = np.asarray(i, float) + noise * rng.standard_normal((n, len(i)))
+        rows.append(pooled_embedding(text, image))
+        labels += [c] * n
+    return np.concatenate(rows), np.asarray(labels)
+
+
+def test_unlabelled_products_turn_names_into_prototypes():
+    # Two categories whose names sit between their titles (a weak, ambiguous text cue), but
+    # whose photos separate them: the name alone misfiles many, the pool fixes it.
+    rng = np.random.default_rng(0)
+    centres = [([1, 0.6, 0, 0], [1, 0, 0]), ([0.6, 1, 0, 0], [0, 1, 0])]
+    pool, _ = _space(rng, centres, 60, text_noise=0.6)  # titles say little
+    test, truth = _space(rng, centres, 40, text_noise=0.6)
+    names_text = np.array([[1.0, 0.9, 0.0, 0.0], [0.9, 1.0, 0.0, 0.0]])
+    names = pooled_embedding(names_text, np.zeros((2, 3)))
+    bare = NeighbourHead(np.zeros((0, 7)), [], dict(zip("ab", names, strict=True)))
+    pooled = bare.with_pool(pool)
+    assert bare.pooled == 0 and pooled.pooled == len(pool) and pooled.name_only == ["a", "b"]
+
+    def accuracy(head):
+        return (head.category_scores(test).argmax(1) == truth).mean()
+
+    assert accuracy(pooled) >= 0.95 > accuracy(bare)
+    # The learnt prototypes carry a photo half; the bare head's names do not.
+    assert np.abs(pooled._names[:, 4:]).sum() > 0 and np.abs(bare._names[:, 4:]).sum() == 0
+    # Same thing built in one go; a pool of None gives the bare head back.
+    again = NeighbourHead(np.zeros((0, 7)), [], dict(zip("ab", names, strict=True)), pool=pool)
+    assert np.allclose(again._names, pooled._names)
+    assert np.allclose(pooled.with_pool(None)._names, bare._names)
+
+
+def test_pool_leaves_categories_with_products_alone_and_checks_shapes():
+    rng = np.random.default_rng(1)
+    centres = [([1, 0, 0, 0], [1, 0, 0]), ([0, 1, 0, 0], [0, 1, 0]), ([0, 0, 1, 0], [0, 0, 1])]
+    pool, labels = _space(rng, centres, 30)
+    filed = pool[labels == 0][:3]
+    names = pooled_embedding(np.eye(4)[:3], np.zeros((3, 3)))
+    head = NeighbourHead(filed, ["a"] * 3, dict(zip("abc", names, strict=True)), pool=pool)
+    assert head.name_only == ["b", "c"]
+    # "a" has products, so its name row is never moved; "b" and "c" learnt their photos.
+    assert np.allclose(head._names[0], names[0])
+    assert np.abs(head._names[1:, 4:]).sum() > 0
+    test, truth = _space(rng, centres, 20)
+    assert (head.category_scores(test).argmax(1) == truth).mean() >= 0.95
+    with pytest.raises(ValueError, match="pool must be"):
+        NeighbourHead(filed, ["a"] * 3, dict(zip("abc", names, strict=True)), pool=pool[:, :5])
