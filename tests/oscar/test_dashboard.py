@@ -271,3 +271,34 @@ def test_the_product_list_shows_each_suggestion_under_its_title(
     five, html = suggestion_queries()
     assert html.count('class="prodcat-list-suggestion small"') == 6
     assert five == one
+
+
+def test_a_flagged_suggestion_says_it_may_not_fit_and_makes_filing_the_main_action(
+    client,
+    reviewer,
+    make_oscar_product,
+    oscar_categories,
+    model_checkpoint,
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        flagged = make_oscar_product("Temple photo, summer collection", images=(png_bytes(),))
+        fitting = make_oscar_product("Leather ankle boots", images=(png_bytes(),))
+    # The verdict as the worker stores it (the tiny test model flags nothing by itself).
+    CategorySuggestion.objects.current_for(flagged).update(
+        out_of_taxonomy=True, ood_reason="far from every category"
+    )
+    client.force_login(reviewer)
+    page = client.get(reverse("dashboard:catalogue-product", kwargs={"pk": flagged.pk}))
+    html = page.content.decode()
+    assert "This product may not fit any of your categories." in html
+    assert "far from every category" in html and "alert-warning" in html
+    assert 'value="accept" class="btn btn-sm btn-outline-secondary"' in html
+    other = client.get(reverse("dashboard:catalogue-product", kwargs={"pk": fitting.pk}))
+    assert "may not fit" not in other.content.decode()
+
+    listing = client.get(reverse(LIST_URL)).content.decode()
+    assert listing.count("prodcat-flagged") == 1 and "File under…" in listing
+    only = client.get(reverse(LIST_URL), {"status": "ready", "flagged": "1"}).content.decode()
+    assert "Temple photo, summer collection" in only and "Leather ankle boots" not in only
+    assert "Leather ankle boots" in listing

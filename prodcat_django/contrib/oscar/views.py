@@ -52,13 +52,18 @@ class SuggestionListView(ListView):
         wanted = self.request.GET.get("status", SuggestionStatus.READY)
         return wanted if wanted in STATUS_FILTERS else SuggestionStatus.READY
 
+    def flagged(self) -> bool:
+        """``?flagged=1``: only the suggestions that may not fit any of the shop's categories."""
+        return self.request.GET.get("flagged") == "1"
+
     def get_queryset(self) -> Any:
         adapter = product_adapter()
-        return (
-            CategorySuggestion.objects.current()
-            .filter(content_type=adapter.content_type, status=self.status())
-            .order_by("-score", "-pk")
+        rows = CategorySuggestion.objects.current().filter(
+            content_type=adapter.content_type, status=self.status()
         )
+        if self.flagged():
+            rows = rows.filter(out_of_taxonomy=True)
+        return rows.order_by("-score", "-pk")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)
@@ -84,6 +89,7 @@ class SuggestionListView(ListView):
             for s in page
         ]
         ctx["status"] = self.status()
+        ctx["flagged"] = self.flagged()
         ctx["status_filters"] = [(value, SuggestionStatus(value).label) for value in STATUS_FILTERS]
         ctx["can_review"] = services.can_review(self.request.user)
         return ctx
