@@ -169,30 +169,21 @@ def test_undecided_products_shape_the_categories_known_by_name_alone(settings):
     bare = accuracy()
     assert index.stats()["pool"] == 0  # no undecided product yet: the names alone
     pool, _ = rows(50)
+    # The undecided products, plus a decided one and another space's vector (not in the pool).
+    extra = [("x", SuggestionStatus.ACCEPTED, "test-space"), ("y", SuggestionStatus.READY, "other")]
     CategorySuggestion.objects.bulk_create(
         CategorySuggestion(
             content_type_id=ct,
-            object_id=str(n),
-            status=SuggestionStatus.READY,
+            object_id=obj,
+            status=status,
             embedding=to_bytes(vector),
-            embedding_id="test-space",
+            embedding_id=space,
         )
-        for n, vector in enumerate(pool)
-    )
-    # A decided product and another space's vector are not in the pool.
-    CategorySuggestion.objects.create(
-        content_type_id=ct,
-        object_id="x",
-        status=SuggestionStatus.ACCEPTED,
-        embedding=to_bytes(pool[0]),
-        embedding_id="test-space",
-    )
-    CategorySuggestion.objects.create(
-        content_type_id=ct,
-        object_id="y",
-        status=SuggestionStatus.READY,
-        embedding=to_bytes(pool[0]),
-        embedding_id="another-space",
+        for (obj, status, space), vector in zip(
+            [(str(n), SuggestionStatus.READY, "test-space") for n in range(len(pool))] + extra,
+            [*pool, pool[0], pool[0]],
+            strict=True,
+        )
     )
     assert accuracy() >= 0.95 > bare
     assert index.stats()["pool"] == len(pool)
