@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,28 @@ def suggest(title: str, image_bytes: bytes | None, *, top_k: int | None = None) 
     or a ``top_k`` outside 1..number of labels. Loads the model in this process on first use.
     """
     predictor, item, top_k, version = _prepare(title, image_bytes, top_k)
-    return _shown(predictor.predict([item], top_k=top_k)[0], version)
+    return _shown(_coalescer(predictor)(item, top_k), version)
+
+
+# One coalescer per loaded predictor: concurrent requests in this process share forward passes
+# (ml/coalesce.py); a predictor dropped after an activation takes its coalescer with it.
+_coalescers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_coalescers_lock = threading.Lock()
+
+
+def _coalescer(predictor: Any) -> Any:
+    from prodcat_django.ml.coalesce import Coalescer
+
+    with _coalescers_lock:
+        found = _coalescers.get(predictor)
+        if found is None:
+            ref = weakref.ref(predictor)  # the value must not keep its key alive
+
+            def run(items: Any, top_k: Any) -> Any:
+                return ref().predict(items, top_k=top_k)
+
+            found = _coalescers[predictor] = Coalescer(run, max_batch=8)
+        return found
 
 
 def suggest_explained(

@@ -147,3 +147,23 @@ def test_a_broken_image_fails_the_row_and_stores_no_explanation(make_product):
     assert suggestion.status == SuggestionStatus.FAILED and suggestion.explanation is None
     with pytest.raises(ValidationError, match="failed"):
         services.explain(suggestion)
+
+
+def test_suggest_runs_through_the_predictors_coalescer():
+    """Concurrent requests in one process share forward passes (tests/ml/test_coalesce.py):
+    suggest() goes through the active predictor's one coalescer, with the same result as a
+    direct predict()."""
+    from prodcat_django.ml.predictor import ProductInput
+    from prodcat_django.services import inference
+    from prodcat_django.training.store import active_predictor
+
+    first = services.suggest("Leather ankle boots", None, top_k=2)
+    predictor = active_predictor().predictor
+    coalescer = inference._coalescer(predictor)
+    assert inference._coalescer(predictor) is coalescer
+    before = coalescer.batches
+    again = services.suggest("Leather ankle boots", None, top_k=2)
+    assert coalescer.batches == before + 1
+    direct = predictor.predict([ProductInput("Leather ankle boots", None)], top_k=2)[0]
+    assert again.labels == first.labels
+    assert [ls.label for ls in again.labels] == [ls.label for ls in direct.labels]
