@@ -305,8 +305,8 @@ def run(
     else:
         worker_rss = None
         for key in ("3_bulk_worker", "6_one_vs_two_processes", "9_cold_start"):
-            figures[key] = dict(skipped)
-        if not services:
+            figures[key] = dict(skipped) if not services else {"skipped": "not in --only"}
+        if want(8):
             # The rows (8) needs: suggestions with fingerprints, run inline as --sync does.
             from prodcat_django import services as svc
 

@@ -185,7 +185,10 @@ def suggest_latency(products: list[BenchProduct], clients: int, per_client: int)
 def unchanged_saves(products: list[Any], saves: int, block: int = 50) -> dict[str, Any]:
     """(8): ``saves`` saves that change nothing, with the app's receiver and without it
     (disconnected), interleaved in blocks; model calls = suggestions created + tasks sent +
-    forward passes in this process."""
+    forward passes in this process. The products are loaded from the database first, as a
+    view or a script would have them."""
+    model = type(products[0])
+    products = list(model._default_manager.filter(pk__in=[p.pk for p in products]).order_by("pk"))
     from django.db.models.signals import post_save
 
     from prodcat_django import signals

@@ -12,6 +12,11 @@ A stored file whose name, size (and, on a local filesystem, modification time) t
 fingerprinted already, with the same title, is not read again: :func:`product_fingerprint`
 answers from a small bounded cache, so a save that changes nothing costs a ``stat``, not a read
 and hash of the photo (storages give new uploads new names, so a new photo is a new name).
+
+The fingerprint of each product's current suggestion, as this process last read or wrote it, is
+kept in a second bounded cache (:func:`known_current`): an unchanged save of a product whose
+current fingerprint is known asks the database nothing (see
+:func:`prodcat_django.services.unchanged_since_known`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from prodcat_django.registry import get_adapter
@@ -42,6 +48,10 @@ _WHITESPACE = re.compile(r"\s+")
 _KNOWN_MAX = 4096
 _known: OrderedDict[tuple[Any, ...], str] = OrderedDict()
 _known_lock = threading.Lock()
+#: (content type id, object id) -> the fingerprint of its current suggestion, as this process
+#: last read or committed it: see :func:`known_current`.
+_CURRENT_MAX = 10_000
+_current: OrderedDict[tuple[int, str], str] = OrderedDict()
 
 
 def normalize_title(title: str | None) -> str:
@@ -143,6 +153,43 @@ def clear_known_files() -> None:
     """Forget the cached file fingerprints (tests)."""
     with _known_lock:
         _known.clear()
+
+
+def known_current(content_type_id: int, object_id: Any) -> str | None:
+    """The fingerprint of the product's current suggestion as this process last read or
+    committed it, or None when it does not know. Another process's changes are not seen: the
+    callers use it only for an instance unchanged since it was loaded."""
+    key = (content_type_id, str(object_id))
+    with _known_lock:
+        value = _current.get(key)
+        if value is not None:
+            _current.move_to_end(key)
+        return value
+
+
+def remember_current(content_type_id: int, object_id: Any, fingerprint: str) -> None:
+    """Record a current suggestion's fingerprint (call it once the row is committed)."""
+    if not fingerprint:
+        return  # a bulk-queued row: the worker fingerprints it, so nothing is known yet
+    with _known_lock:
+        _current[(content_type_id, str(object_id))] = fingerprint
+        _current.move_to_end((content_type_id, str(object_id)))
+        while len(_current) > _CURRENT_MAX:
+            _current.popitem(last=False)
+
+
+def forget_current(content_type_id: int, object_ids: Iterable[Any]) -> None:
+    """Forget what :func:`known_current` knows of these objects (before their current
+    suggestion is written: a rolled-back write then leaves nothing behind)."""
+    with _known_lock:
+        for object_id in object_ids:
+            _current.pop((content_type_id, str(object_id)), None)
+
+
+def forget_all_current() -> None:
+    """Forget every known current fingerprint (tests; a rewound database)."""
+    with _known_lock:
+        _current.clear()
 
 
 class ImageFileTooLarge(Exception):

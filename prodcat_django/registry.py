@@ -14,6 +14,9 @@ from an ``AppConfig.ready()``), like django-simple-history's ``register()``. It
 - records the adapter for the model;
 - adds a read-only attribute (default ``category_suggestion``) returning the product's current
   :class:`~prodcat_django.models.CategorySuggestion` or ``None``;
+- keeps, on each instance of the model and its proxies (``post_init``), the values of the
+  adapter's input fields as loaded (:func:`loaded_inputs`), so that a save that changed none
+  of them can be told without a query;
 - from then on, the ``post_save``/``post_delete`` receivers of :mod:`prodcat_django.signals`
   (connected once by ``AppConfig.ready()``) act on the model, its proxies, and the models of
   its adapter's ``related_inputs``.
@@ -23,8 +26,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.models.signals import class_prepared, post_init
 
 from prodcat_django.adapters import FieldAdapter, ProductAdapter
 
@@ -138,6 +143,10 @@ def register(
     setattr(model, suggestion_attr, CurrentSuggestionDescriptor(suggestion_attr))
     _registry[model] = instance
     _forget_related_index()
+    if instance.tracked_fields is not None:
+        _track(model)
+        for proxy in _proxies_of(model):
+            _track(proxy)
     return instance
 
 
@@ -149,6 +158,9 @@ def unregister(model: type[models.Model]) -> None:
     if isinstance(adapter.model.__dict__.get(adapter.suggestion_attr), CurrentSuggestionDescriptor):
         delattr(adapter.model, adapter.suggestion_attr)
     _forget_related_index()
+    for tracked in [m for m in _tracked if _concrete(m) is adapter.model]:
+        post_init.disconnect(sender=tracked, dispatch_uid=_TRACK_UID)
+        _tracked.discard(tracked)
 
 
 def get_adapter(model_or_instance: type[models.Model] | models.Model) -> ProductAdapter:
@@ -211,3 +223,73 @@ def _forget_related_index() -> None:
 def _concrete(model: type[models.Model]) -> type[models.Model]:
     # A proxy of a registered model shares its table and its registration.
     return model._meta.concrete_model or model
+
+
+# ── the inputs' values as loaded ──────────────────────────────────────────────────────────
+
+#: The instance attribute holding its input fields' values as loaded (or as last saved).
+LOADED_INPUTS = "_prodcat_loaded_inputs"
+_TRACK_UID = "prodcat_django.loaded_inputs"
+_tracked: set[type[models.Model]] = set()
+
+
+def loaded_inputs(instance: models.Model) -> tuple[Any, ...] | None:
+    """The adapter's input fields' values when ``instance`` was loaded or last saved (a file
+    by its name; see ``ProductAdapter.tracked_fields``), or None when they are not known."""
+    return instance.__dict__.get(LOADED_INPUTS)
+
+
+def inputs_saved(instance: models.Model, update_fields: Any = None) -> None:
+    """After a save: the saved fields' values are now what the database holds (all of them,
+    or those of ``update_fields``)."""
+    adapter = _registry.get(_concrete(type(instance)))
+    if adapter is None or adapter.tracked_fields is None:
+        return
+    now = adapter.tracked_values(instance)
+    if now is None:
+        instance.__dict__.pop(LOADED_INPUTS, None)
+        return
+    if update_fields is not None:
+        before = loaded_inputs(instance)
+        if before is None:
+            return  # the other fields' stored values are not known
+        saved = set(update_fields)
+        now = tuple(
+            value if name in saved or attname in saved else old
+            for (name, attname), value, old in zip(adapter.tracked_fields, now, before, strict=True)
+        )
+    instance.__dict__[LOADED_INPUTS] = now
+
+
+def _inputs_loaded(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    # post_init: a few attribute reads, nothing from the database or the storage.
+    adapter = _registry.get(_concrete(sender))
+    if adapter is not None:
+        values = adapter.tracked_values(instance)
+        if values is not None:
+            instance.__dict__[LOADED_INPUTS] = values
+
+
+def _track(model: type[models.Model]) -> None:
+    # Connected per model (not for every sender): other models' instances pay nothing.
+    post_init.connect(_inputs_loaded, sender=model, weak=False, dispatch_uid=_TRACK_UID)
+    _tracked.add(model)
+
+
+def _proxies_of(model: type[models.Model]) -> list[type[models.Model]]:
+    return [
+        m
+        for models_of_app in apps.all_models.values()
+        for m in models_of_app.values()
+        if m._meta.proxy and m is not model and _concrete(m) is model
+    ]
+
+
+def _proxy_prepared(sender: type[models.Model], **kwargs: Any) -> None:
+    """A proxy of a tracked model defined after its registration is tracked too."""
+    concrete = _concrete(sender)
+    if sender._meta.proxy and sender is not concrete and concrete in _tracked:
+        _track(sender)
+
+
+class_prepared.connect(_proxy_prepared, dispatch_uid="prodcat_django.track_proxies")

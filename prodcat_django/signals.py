@@ -7,6 +7,9 @@ after the product): ``post_save``'s sender is the class that saved, and a save t
 proxy of a registered model (a "to review" admin, say) must be seen too; a receiver per model
 class would miss those. Unregistered senders cost two dict lookups.
 
+An update of a product loaded from the database that changed none of its inputs costs no query
+when this process knows its current suggestion (``services.unchanged_since_known``).
+
 Several saves of one product's inputs in one transaction (the product, then its image formset)
 make one suggestion: see :func:`prodcat_django.services.request_suggestion`.
 
@@ -28,7 +31,7 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save
 
 from prodcat_django.conf import prodcat_settings
-from prodcat_django.registry import get_adapter, is_registered, related_inputs_for
+from prodcat_django.registry import get_adapter, inputs_saved, is_registered, related_inputs_for
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +52,18 @@ def product_saved(
 ) -> None:
     """Request a suggestion unless this is a fixture load, auto-suggest is off, or the save
     touched no input (``update_fields`` outside the adapter's ``input_fields``)."""
+    registered = is_registered(sender)
     if raw or not prodcat_settings.AUTO_SUGGEST:
+        if registered:
+            inputs_saved(instance, update_fields)  # what the row holds now, for later saves
         return
-    if is_registered(sender):
+    if registered:
         adapter = get_adapter(sender)
         inputs = adapter.input_fields
         if update_fields is None or inputs is None or set(inputs) & set(update_fields):
-            _request(instance, adapter.label)
+            _request(instance, adapter.label, unchanged_is_known=not created)
         _neighbours(instance, adapter)
+        inputs_saved(instance, update_fields)
     for adapter, related in related_inputs_for(sender):
         fields = related.fields
         if (
@@ -123,10 +130,13 @@ def _neighbours_deleted(product: models.Model, adapter: Any) -> None:
         logger.exception("prodcat: could not drop a deleted product from the neighbour index")
 
 
-def _request(product: models.Model, label: str) -> None:
+def _request(product: models.Model, label: str, *, unchanged_is_known: bool = False) -> None:
     from prodcat_django import services
 
     try:
+        # An instance saved as it was loaded, whose suggestion this process knows: no query.
+        if unchanged_is_known and services.unchanged_since_known(product):
+            return
         services.request_suggestion(product)
     except Exception:
         if getattr(settings, "DEBUG_PROPAGATE_EXCEPTIONS", False):

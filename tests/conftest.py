@@ -48,12 +48,16 @@ def prodcat_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 
 @pytest.fixture(autouse=True)
 def fresh_neighbour_index() -> Iterator[None]:
-    """Each test starts with no in-memory neighbour index: its rows were rolled back."""
+    """Each test starts with no in-memory neighbour index and no remembered current
+    fingerprints: their rows were rolled back (and primary keys may be reused)."""
+    from prodcat_django import fingerprint
     from prodcat_django.services import neighbours
 
     neighbours.reset()
+    fingerprint.forget_all_current()
     yield
     neighbours.reset()
+    fingerprint.forget_all_current()
 
 
 @pytest.fixture

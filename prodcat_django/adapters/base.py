@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.files import File
 from django.db import models
 
 from prodcat_django.adapters.categories import SEARCH_LIMIT, ModelCategories, NameCategories
@@ -127,6 +128,41 @@ class ProductAdapter:
     def get_image(self, product: models.Model) -> ImageSource | None:
         """The product's image (:class:`~prodcat_django.adapters.ImageSource`), or None."""
         return None
+
+    @cached_property
+    def tracked_fields(self) -> tuple[tuple[str, str], ...] | None:
+        """``(name, attname)`` of the product's own columns that make its inputs
+        (``input_fields``): their values as loaded are kept on each instance, so an unchanged
+        save can be told from a changed one without a query. None where the inputs are not
+        only the product's own columns (no ``input_fields``, ``related_inputs``, a
+        many-to-many or reverse relation, a name that is no field)."""
+        if self.input_fields is None or self.related_inputs:
+            return None
+        tracked = []
+        for name in sorted(self.input_fields):
+            try:
+                field = self.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                return None
+            if not getattr(field, "concrete", False) or field.many_to_many:
+                return None
+            tracked.append((field.name, field.attname))
+        return tuple(tracked)
+
+    def tracked_values(self, product: models.Model) -> tuple[Any, ...] | None:
+        """The values of :attr:`tracked_fields` on ``product`` (a file by its name), read from
+        the instance only (a deferred field is not loaded: None then)."""
+        tracked = self.tracked_fields
+        if tracked is None:
+            return None
+        values = []
+        loaded = product.__dict__
+        for _, attname in tracked:
+            if attname not in loaded:
+                return None
+            value = loaded[attname]
+            values.append(value.name if isinstance(value, File) else value)
+        return tuple(values)
 
     def should_suggest(self, product: models.Model) -> bool:
         """Whether this product gets suggestions at all (False e.g. for a variant that takes

@@ -11,7 +11,9 @@ learn of the removal the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,12 @@ from prodcat_django.models import (
 
 #: The counter row's name.
 STATE = "default"
+
+#: (content type id, object id) -> the categories it is filed under, as this process last read
+#: them: see :func:`known_active_categories`.
+_FILED_MAX = 10_000
+_filed: OrderedDict[tuple[int, str], frozenset[str]] = OrderedDict()
+_filed_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ def put_entries(entries: Sequence[VectorEntry]) -> int:
     transaction and one revision; returns the revision (the current one when empty)."""
     if not entries:
         return current_revision()
+    _forget((entry.content_type_id, entry.object_id) for entry in entries)
     with transaction.atomic():
         revision = _next_revision()
         _upsert(entries, revision)
@@ -113,6 +122,7 @@ def put_object(
     was filed elsewhere before) become tombstones, in the same revision."""
     object_id = str(object_id)
     keep = {entry.category_pk for entry in entries}
+    _forget([(content_type_id, object_id), *((e.content_type_id, e.object_id) for e in entries)])
     with transaction.atomic():
         revision = _next_revision()
         NeighbourVector.objects.filter(
@@ -125,6 +135,7 @@ def put_object(
 
 def remove_object(content_type_id: int, object_id: Any) -> int:
     """Tombstone every vector of the object (a deleted product or category); returns how many."""
+    _forget([(content_type_id, object_id)])
     with transaction.atomic():
         rows = NeighbourVector.objects.filter(
             content_type_id=content_type_id, object_id=str(object_id), active=True
@@ -142,6 +153,40 @@ def active_categories(content_type_id: int, object_id: Any) -> set[str]:
             content_type_id=content_type_id, object_id=str(object_id), active=True
         ).values_list("category_pk", flat=True)
     )
+
+
+def known_active_categories(content_type_id: int, object_id: Any) -> frozenset[str] | None:
+    """What :func:`active_categories` returned for the object when this process last read it
+    (and wrote nothing for it since), or None. Other processes' writes are not seen."""
+    key = (content_type_id, str(object_id))
+    with _filed_lock:
+        value = _filed.get(key)
+        if value is not None:
+            _filed.move_to_end(key)
+        return value
+
+
+def remember_active_categories(content_type_id: int, object_id: Any, keys: Iterable[str]) -> None:
+    """Record what a committed read of :func:`active_categories` returned."""
+    key = (content_type_id, str(object_id))
+    with _filed_lock:
+        _filed[key] = frozenset(keys)
+        _filed.move_to_end(key)
+        while len(_filed) > _FILED_MAX:
+            _filed.popitem(last=False)
+
+
+def forget_known_categories() -> None:
+    """Forget every remembered read (tests; a rewound database)."""
+    with _filed_lock:
+        _filed.clear()
+
+
+def _forget(objects: Iterable[tuple[int, Any]]) -> None:
+    # Before a write (a rolled-back one then leaves nothing behind).
+    with _filed_lock:
+        for content_type_id, object_id in objects:
+            _filed.pop((content_type_id, str(object_id)), None)
 
 
 def rows_between(

@@ -39,6 +39,7 @@ from prodcat_django.services.requests import (
     request_suggestion,
     request_suggestions,
     retry,
+    unchanged_since_known,
 )
 from prodcat_django.services.review import (
     REVIEW_PERMISSION,
@@ -92,6 +93,7 @@ __all__ = [
     "suggest",
     "suggest_explained",
     "task_time_limits",
+    "unchanged_since_known",
     "wait_for_warm_up",
     "warm_up",
     "worker_seen",

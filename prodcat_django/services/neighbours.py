@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -101,9 +102,11 @@ def deciding() -> Iterator[None]:
 
 
 def reset() -> None:
-    """Forget this process's in-memory indexes and name syncs (tests; a rewound database)."""
+    """Forget this process's in-memory indexes, name syncs and remembered filings (tests; a
+    rewound database)."""
     clear_backends()
     _names_synced.clear()
+    store.forget_known_categories()
 
 
 # ── web side ──────────────────────────────────────────────────────────────────────────────
@@ -140,13 +143,19 @@ def _file_decided(suggestion_id: int, source: str) -> None:
 
 def product_saved(product: models.Model, adapter: ProductAdapter) -> None:
     """A product was saved: when its categories differ from those it is filed under in the
-    index and a human chose them, refile it (in the worker, after the commit). Two small
-    queries per save; nothing when the neighbour head is off or a decision is saving."""
+    index and a human chose them, refile it (in the worker, after the commit). A small
+    query per save (none once this process read the product's filed categories and they
+    still match); nothing when the neighbour head is off or a decision is saving."""
     if not enabled() or _deciding.get() or adapter.category_model is None:
         return
     ct_id = adapter.content_type.pk
     keys = _category_keys(adapter, product)
+    if store.known_active_categories(ct_id, product.pk) == keys:
+        return  # as this process last read it: the common save asks the database nothing
     if keys == store.active_categories(ct_id, product.pk):
+        transaction.on_commit(
+            partial(store.remember_active_categories, ct_id, product.pk, keys), robust=True
+        )
         return
     if not keys:
         store.remove_object(ct_id, product.pk)

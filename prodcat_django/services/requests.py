@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from prodcat_django import fingerprint as fingerprints
 from prodcat_django.conf import prodcat_settings
 from prodcat_django.fingerprint import product_fingerprint
 from prodcat_django.models import (
@@ -29,7 +30,7 @@ from prodcat_django.models import (
     SuggestionBatch,
     SuggestionStatus,
 )
-from prodcat_django.registry import get_adapter
+from prodcat_django.registry import get_adapter, loaded_inputs
 from prodcat_django.services import dispatching
 from prodcat_django.services.review import change_permission
 
@@ -64,8 +65,8 @@ def request_suggestion(
         return None
     fingerprint = product_fingerprint(product, adapter)
     if not force and _unchanged(ct, str(product.pk), fingerprint):
-        # The common save (price, stock, a category set by hand): one plain indexed read, no
-        # row lock and no transaction of our own, so it costs about what the save did.
+        # The common save (price, stock, a category set by hand) of an instance this process
+        # knows nothing of: one plain indexed read, no row lock and no transaction of our own.
         _clear_cached_suggestion(product, adapter.suggestion_attr)
         return None
     try:
@@ -82,6 +83,40 @@ def request_suggestion(
     return suggestion
 
 
+def unchanged_since_known(product: models.Model) -> bool:
+    """True when a save of ``product`` (not a create) changed none of its inputs and this
+    process knows its current suggestion already answers for them: no query at all.
+
+    Needs all three: the adapter's input fields hold the values the instance was loaded (or
+    last saved) with (``registry.loaded_inputs``); this process read or committed the current
+    suggestion's fingerprint (``fingerprint.known_current``, a bounded LRU); and the
+    inputs' fingerprint, from the file cache (one ``stat`` of a stored photo), equals it.
+    Anything else (a fresh process, another instance of the product saved since, a photo
+    rewritten in place) is left to :func:`request_suggestion`. What another process changed
+    is not seen: see docs/performance.md, "Unchanged saves".
+    """
+    loaded = loaded_inputs(product)
+    if loaded is None or product.pk is None:
+        return False
+    adapter = get_adapter(product)
+    if adapter.tracked_values(product) != loaded:
+        return False
+    known = fingerprints.known_current(adapter.content_type.pk, product.pk)
+    if known is None or not adapter.should_suggest(product):
+        return False
+    if product_fingerprint(product, adapter) != known:
+        return False
+    _clear_cached_suggestion(product, adapter.suggestion_attr)
+    return True
+
+
+def _remember_on_commit(ct: ContentType, object_id: str, fingerprint: str) -> None:
+    # Only once committed: a rolled-back suggestion must not be taken as the current one.
+    transaction.on_commit(
+        partial(fingerprints.remember_current, ct.pk, object_id, fingerprint), robust=True
+    )
+
+
 def _unchanged(ct: ContentType, object_id: str, fingerprint: str) -> bool:
     """True when the current suggestion already answers for these inputs, as the locked check
     in :func:`_replace_current` would decide (same fingerprint, or a bulk-queued row the worker
@@ -95,7 +130,10 @@ def _unchanged(ct: ContentType, object_id: str, fingerprint: str) -> bool:
     if row is None:
         return False
     current, status = row
-    return current == fingerprint or (not current and status in OPEN_STATUSES)
+    if current == fingerprint:
+        _remember_on_commit(ct, object_id, fingerprint)
+        return True
+    return not current and status in OPEN_STATUSES
 
 
 def _replace_current(
@@ -106,14 +144,16 @@ def _replace_current(
     force: bool,
     batch: SuggestionBatch | None,
 ) -> CategorySuggestion | None:
+    object_id = str(product.pk)
     with transaction.atomic():
         current = (
             CategorySuggestion.objects.select_for_update()
-            .filter(content_type=ct, object_id=str(product.pk), is_current=True)
+            .filter(content_type=ct, object_id=object_id, is_current=True)
             .first()
         )
         if current is not None and not force:
             if current.fingerprint == fingerprint:
+                _remember_on_commit(ct, object_id, fingerprint)
                 return None
             if not current.fingerprint and current.status in OPEN_STATUSES:
                 return None  # bulk-queued: the worker reads the product as it is now
@@ -123,18 +163,22 @@ def _replace_current(
                 and dispatching.queued_in_this_transaction(current.pk)
             ):
                 # A later save of the same transaction: one suggestion, for the final inputs.
+                fingerprints.forget_current(ct.pk, [object_id])
                 current.fingerprint = fingerprint
                 current.save(update_fields=["fingerprint", "updated_at"])
+                _remember_on_commit(ct, object_id, fingerprint)
                 return current
+        fingerprints.forget_current(ct.pk, [object_id])
         if current is not None:
             _retire([current.pk])
         suggestion = CategorySuggestion.objects.create(
             content_type=ct,
-            object_id=str(product.pk),
+            object_id=object_id,
             fingerprint=fingerprint,
             batch=batch,
         )
         dispatching.dispatch_on_commit([suggestion.pk])
+        _remember_on_commit(ct, object_id, fingerprint)
     return suggestion
 
 
@@ -269,6 +313,8 @@ def _request_chunk(
             object_ids = [oid for oid in object_ids if oid not in covered]
         if not object_ids:
             return 0
+        # Bulk rows carry no fingerprint (the worker computes it): nothing is known of them.
+        fingerprints.forget_current(ct.pk, object_ids)
         _retire(
             current.filter(object_id__in=object_ids).values_list("pk", flat=True),
         )
@@ -298,6 +344,7 @@ def product_deleted(product: models.Model) -> int:
 
 
 def _retire_current(ct: ContentType, object_id: str) -> int:
+    fingerprints.forget_current(ct.pk, [object_id])
     ids = list(
         CategorySuggestion.objects.filter(
             content_type=ct, object_id=object_id, is_current=True
