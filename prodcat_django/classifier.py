@@ -1,13 +1,17 @@
 """The worker's model: loaded lazily, once per process, never at import time.
 
 ``get_predictor()`` imports torch only when called. Its cache is keyed by checkpoint path,
-device and ``os.getpid()``, so a Celery prefork child never reuses a model its parent loaded
-before forking (torch state does not survive ``fork`` reliably), and a settings change picks a
-new model. ``checkpoint_info()`` reads the checkpoint's metadata without torch.
+device and ``os.getpid()``, so a forked child does not pick up whatever model its parent had
+(a parent that ran forward passes has thread pools that do not survive ``fork``), and a
+settings change picks a new model. The exception is :func:`share_with_forks`: a Celery worker's
+main process loads the model before its pool forks, runs no forward pass, and its pool
+processes adopt those weights (shared copy-on-write) instead of loading their own.
+``checkpoint_info()`` reads the checkpoint's metadata without torch.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -19,8 +23,16 @@ if TYPE_CHECKING:
     from prodcat_django.ml.manifest import CheckpointInfo
     from prodcat_django.ml.predictor import Predictor
 
+logger = logging.getLogger(__name__)
+
 _lock = threading.Lock()
 _predictors: dict[tuple[str, str | None, int], Predictor] = {}
+# (path, device) -> a model loaded, without a forward pass, by the process of that pid for the
+# processes it forks (share_with_forks).
+_shared: dict[tuple[str, str | None], tuple[Predictor, int]] = {}
+# pid -> how many models that process loaded itself, and whether it adopted a shared one.
+_loads: dict[int, int] = {}
+_adopted: set[int] = set()
 
 
 def checkpoint_path() -> Path:
@@ -53,19 +65,52 @@ def get_predictor(path: str | Path | None = None) -> Predictor:
         return predictor
     with _lock:
         predictor = _predictors.get(key)
-        if predictor is None:
-            # The encoders ship as pip packages; nothing may be fetched at run time.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from prodcat_django.ml.predictor import Predictor
+        if predictor is not None:
+            return predictor
+        pid = os.getpid()
+        shared = _shared.get((str(path), device))
+        # Drop models of other paths/devices and of a parent process.
+        _predictors.clear()
+        if shared is not None and shared[1] != pid:
+            predictor = _predictors[key] = shared[0]
+            _adopted.add(pid)
+            return predictor
+        # The encoders ship as pip packages; nothing may be fetched at run time.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from prodcat_django.ml.predictor import Predictor
 
-            # Drop models of other paths/devices and of a parent process.
-            _predictors.clear()
-            predictor = _predictors[key] = Predictor.load(path, device=device)
+        logger.info("prodcat: loading the model %s in process %d", path, pid)
+        predictor = _predictors[key] = Predictor.load(path, device=device)
+        _loads[pid] = _loads.get(pid, 0) + 1
     return predictor
+
+
+def share_with_forks() -> None:
+    """Let processes forked from this one from now on use the models it loaded instead of
+    loading their own. Only for a process that runs no forward pass before it forks (a Celery
+    worker's main process): the weights are plain memory, shared copy-on-write; torch's
+    thread pools, which a forward pass would start, would not survive the fork."""
+    pid = os.getpid()
+    with _lock:
+        _shared.clear()
+        for (path, device, owner), predictor in _predictors.items():
+            if owner == pid:
+                _shared[(path, device)] = (predictor, pid)
+
+
+def loads_in_this_process() -> int:
+    """How many models this process loaded itself (not counting one it adopted)."""
+    return _loads.get(os.getpid(), 0)
+
+
+def adopted_in_this_process() -> bool:
+    """Whether this process uses a model its parent loaded for it (:func:`share_with_forks`)."""
+    return os.getpid() in _adopted
 
 
 def clear_cache() -> None:
     """Forget loaded models (tests; a worker picking up a new checkpoint)."""
     with _lock:
         _predictors.clear()
+        _shared.clear()

@@ -32,8 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "TOP_K": 3,
     # The Celery queue prodcat's tasks are sent to; run a worker with ``-Q <QUEUE>``.
     "QUEUE": "prodcat",
-    # Worker processes consuming QUEUE load the model (and run one warm-up pass) as they start
-    # (``worker_process_init``, in a background thread), not at their first task.
+    # A worker consuming QUEUE loads the model in its main process before the pool forks; each
+    # pool process shares those weights and runs one warm-up pass as it starts
+    # (``worker_process_init``, in a background thread), not at its first task.
     "PRELOAD_MODEL": True,
     # A web process loads the model at start-up, in a background thread, so the first
     # ``suggest/`` request does not pay for it. Off by default: the web process then never

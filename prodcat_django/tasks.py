@@ -210,11 +210,52 @@ def _worker_setup(sender: Any = None, instance: Any = None, **kwargs: Any) -> No
         queues = set()
     # No -Q at all: the worker consumes every queue the app knows, prodcat's among them.
     _consumes_prodcat = not queues or prodcat_settings.QUEUE in queues
+    if _consumes_prodcat and prodcat_settings.PRELOAD_MODEL:
+        _load_before_the_pool(instance)
+
+
+def _load_before_the_pool(worker: Any) -> None:
+    """Load the model in the worker's main process (celeryd_after_setup runs before the pool
+    starts), so that "ready" means loaded: every pool process inherits the weights and its
+    first task does not wait for a load. A failure is logged only: each pool process tries
+    again, and the first task reports it the usual way (health row, stops consuming)."""
+    from prodcat_django.services import warmup
+
+    try:
+        seconds = warmup.load_before_fork()
+    except Exception as exc:
+        logger.warning(
+            "prodcat: could not load the model in the worker's main process: %s: %s",
+            type(exc).__name__,
+            exc,
+        )
+        return
+    import torch
+
+    logger.info(
+        "prodcat: model loaded in the worker's main process in %.1f s, before the pool starts "
+        "(torch threads %d)",
+        seconds,
+        torch.get_num_threads(),
+    )
+    if not _pool_sends_process_init(worker):
+        # threads, gevent, eventlet: the main process runs the tasks, warm it here.
+        warmup.start_warm_up("worker start")
+
+
+def _pool_sends_process_init(worker: Any) -> bool:
+    """Prefork and solo pools send worker_process_init (where _preload_model warms up)."""
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+    from celery.concurrency.solo import TaskPool as SoloPool
+
+    pool_cls = getattr(worker, "pool_cls", None)
+    return isinstance(pool_cls, type) and issubclass(pool_cls, PreforkPool | SoloPool)
 
 
 @worker_process_init.connect(weak=False, dispatch_uid="prodcat_django.worker_process_init")
 def _preload_model(**kwargs: Any) -> None:
-    """A pool process loads the model as it starts, so its first task does not pay for it."""
+    """A pool process loads the model as it starts (in the background: the main process has
+    it loaded already, so this is the warm-up pass), so its first task does not pay for it."""
     from prodcat_django.conf import prodcat_settings
 
     if _consumes_prodcat and prodcat_settings.PRELOAD_MODEL:

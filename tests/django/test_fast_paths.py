@@ -80,35 +80,106 @@ def test_the_file_cache_is_bounded(make_product, monkeypatch):
     assert len(fingerprint._known) == 2
 
 
-def _worker(queues):
+def _worker(queues, pool="prefork"):
+    from celery.concurrency import get_implementation
+
     return SimpleNamespace(
         app=SimpleNamespace(
             amqp=SimpleNamespace(queues=SimpleNamespace(consume_from={q: None for q in queues}))
-        )
+        ),
+        pool_cls=get_implementation(pool),
     )
+
+
+@pytest.fixture
+def warm_ups(monkeypatch):
+    """What the worker's signals asked of services.warmup: main-process loads, warm-ups."""
+    calls = []
+    monkeypatch.setattr(services.warmup, "load_before_fork", lambda: calls.append("load") or 0.1)
+    monkeypatch.setattr(
+        services.warmup, "start_warm_up", lambda reason: calls.append(f"warm: {reason}")
+    )
+    monkeypatch.setattr(tasks, "_consumes_prodcat", False)
+    return calls
 
 
 @pytest.mark.parametrize(
     ("queues", "loads"), [(["prodcat"], True), (["prodcat_train"], False), ([], True)]
 )
-def test_a_pool_process_loads_the_model_only_where_it_consumes_the_queue(
-    queues, loads, monkeypatch
-):
-    started = []
-    monkeypatch.setattr(services.warmup, "start_warm_up", lambda reason: started.append(reason))
-    monkeypatch.setattr(tasks, "_consumes_prodcat", False)
+def test_a_worker_loads_the_model_only_where_it_consumes_the_queue(queues, loads, warm_ups):
     tasks._worker_setup(sender="w@h", instance=_worker(queues))
-    tasks._preload_model()
-    assert bool(started) is loads
+    tasks._preload_model()  # in each pool process
+    expected = ["load", "warm: worker process start"] if loads else []
+    assert warm_ups == expected
 
 
-def test_preload_can_be_turned_off(monkeypatch, settings):
+@pytest.mark.parametrize(
+    ("pool", "expected"),
+    [
+        ("prefork", ["load"]),  # the pool processes warm up (worker_process_init)
+        ("solo", ["load"]),  # solo sends worker_process_init in the main process
+        ("threads", ["load", "warm: worker start"]),  # no such signal: warm up here
+    ],
+)
+def test_the_main_process_loads_before_the_pool_and_warms_up_only_without_a_fork(
+    pool, expected, warm_ups
+):
+    tasks._worker_setup(sender="w@h", instance=_worker(["prodcat"], pool))
+    assert warm_ups == expected
+
+
+def test_a_main_process_that_cannot_load_logs_and_lets_the_pool_try(monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("checkpoint unreadable")
+
+    monkeypatch.setattr(services.warmup, "load_before_fork", broken)
+    monkeypatch.setattr(tasks, "_consumes_prodcat", False)
+    tasks._worker_setup(sender="w@h", instance=_worker(["prodcat"]))  # does not raise
+    assert "could not load the model in the worker's main process" in caplog.text
+    assert tasks._consumes_prodcat  # the pool processes still try (and report) themselves
+
+
+def test_preload_can_be_turned_off(warm_ups, settings):
     settings.PRODCAT = {**settings.PRODCAT, "PRELOAD_MODEL": False}
-    started = []
-    monkeypatch.setattr(services.warmup, "start_warm_up", lambda reason: started.append(reason))
-    monkeypatch.setattr(tasks, "_consumes_prodcat", True)
+    tasks._worker_setup(sender="w@h", instance=_worker(["prodcat"]))
+    assert tasks._consumes_prodcat
     tasks._preload_model()
-    assert started == []
+    assert warm_ups == []
+
+
+def test_a_forked_process_adopts_the_shared_model_instead_of_loading(model_checkpoint):
+    """What a prefork pool process does: the parent loads and shares, the child loads nothing."""
+    import json
+    import os
+
+    from prodcat_django import classifier
+
+    classifier.clear_cache()
+    try:
+        parent = classifier.get_predictor()
+        classifier.share_with_forks()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: no forward pass, no torch threads touched, then _exit
+            try:
+                os.close(read)
+                child = classifier.get_predictor()
+                facts = {
+                    "same": child is parent,
+                    "loads": classifier.loads_in_this_process(),
+                    "adopted": classifier.adopted_in_this_process(),
+                }
+                os.write(write, json.dumps(facts).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as fh:
+            facts = json.loads(fh.read() or "{}")
+        os.waitpid(pid, 0)
+        assert facts == {"same": True, "loads": 0, "adopted": True}
+        assert classifier.loads_in_this_process() >= 1 and not classifier.adopted_in_this_process()
+    finally:
+        classifier.clear_cache()
 
 
 def test_the_background_warm_up_loads_and_warms_the_model_once(monkeypatch):

@@ -81,7 +81,11 @@ def _e2e_media_cleanup() -> Iterator[None]:
 
 
 def _start_worker(
-    broker_url: str, db_name: str, log_path: Path, run_id: str | None = None
+    broker_url: str,
+    db_name: str,
+    log_path: Path,
+    run_id: str | None = None,
+    concurrency: int = 1,
 ) -> CeleryWorker:
     """``run_id``: another run id names another queue (the worker's settings derive QUEUE from
     it), so a module's own workers never share tasks with the session's worker."""
@@ -89,6 +93,7 @@ def _start_worker(
     worker = CeleryWorker(
         broker_url=broker_url,
         log_path=log_path,
+        concurrency=concurrency,
         queue=f"prodcat_e2e_{run_id}",
         env={
             "PRODCAT_E2E_RUN_ID": run_id,
