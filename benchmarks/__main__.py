@@ -52,6 +52,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default="", help="comma-separated figure numbers to run (default: all)"
     )
+    parser.add_argument(
+        "--backend",
+        default="",
+        help="encoder backend(s) for figures 1, 2 and 4: auto, torch or onnx, or a comma list "
+        "(torch,onnx) measured interleaved in one run, the first one also in the worker and "
+        "web figures (default: PRODCAT_ENCODER_BACKEND, else auto)",
+    )
     return parser.parse_args(argv)
 
 
@@ -97,6 +104,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def want(fig: int) -> bool:
         return not only or fig in only
 
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    if backends:  # the worker and web processes inherit the first
+        os.environ["PRODCAT_ENCODER_BACKEND"] = backends[0]
     run_id = f"{os.getpid()}"
     media = tempfile.mkdtemp(prefix="prodcat-bench-media-")
     pg_ok, redis_ok, why = services_available()
@@ -188,64 +198,57 @@ def run(
     inputs = model.Inputs(predictor, items)
     text_batch = int(getattr(predictor, "text_batch_size", 32))
     image_batch = int(getattr(predictor, "image_batch_size", 32))
-    predictor.predict([], batch_size=1)  # nothing; keeps the lazy paths honest
-    model.predict_from_bytes(predictor, items[:4], 4)  # warm-up
+    # One predictor per backend, sharing the model: figures 1, 2 and 4 for each, interleaved.
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()] or ["default"]
+    predictors = {backends[0]: predictor}  # get_predictor's: PRODCAT_ENCODER_BACKEND, set above
+    for name in backends[1:]:
+        predictors.setdefault(name, _with_backend(predictor, name))
+    result["model"]["backends"] = {k: _backend_name(p) for k, p in predictors.items()}
+    for p in predictors.values():
+        p.predict([], batch_size=1)  # nothing; keeps the lazy paths honest
+        model.predict_from_bytes(p, items[:4], 4)  # warm-up
     seed = model.Seed() if want(4) else None
     sweep_images = [1, 8, 32] if args.quick else [1, 4, 8, 32]
     sweep_texts = [32] if args.quick else [32, 128]
-    raw: dict[str, list[float]] = {}
-
-    def add(key: str, value: float) -> None:
-        raw.setdefault(key, []).append(value)
+    raw: dict[str, dict[str, list[float]]] = {k: {} for k in predictors}
 
     small = min(n, 8 if args.quick else 16)  # batch-1 figures: fewer products
     for _ in range(repeats):  # interleaved: every in-process figure once per repeat
-        if want(1) or want(2):
-            add("text_s", model.bare_text(predictor, inputs, text_batch))
-            add("image_s", model.bare_image(predictor, inputs, image_batch))
-            for b in sweep_images:
-                add(f"image_b{b}_s", model.bare_image(predictor, inputs, b))
-            for b in sweep_texts:
-                add(f"text_b{b}_s", model.bare_text(predictor, inputs, b))
-        if want(2):
-            add("predict_b32_s", model.predict_from_bytes(predictor, items, 32))
-            add("predict_b1_s", model.predict_from_bytes(predictor, items[:small], 1))
-        if seed is not None:
-            add("seed_b32", seed.run(inputs, 32, 32))
-            add("seed_b1", seed.run(inputs, 1, small))
-            add("ours_b32", model.ours_bare(predictor, inputs, 32, 32))
-            add("ours_b1", model.ours_bare(predictor, inputs, 1, small))
-    med = {k: median(v) for k, v in raw.items()}
-    if "text_s" in med:
-        bare_s = med["text_s"] + med["image_s"]
-        figures["1_bare_encoders"] = {
-            "text_batch": text_batch,
-            "image_batch": image_batch,
-            "text_ms_per_product": 1000 * med["text_s"] / n,
-            "image_ms_per_product": 1000 * med["image_s"] / n,
-            "products_per_s": n / bare_s,
-            "image_sweep_per_s": {b: n / med[f"image_b{b}_s"] for b in sweep_images},
-            "text_sweep_per_s": {b: n / med[f"text_b{b}_s"] for b in sweep_texts},
-        }
-    if "predict_b32_s" in med:
-        bare_rate = figures["1_bare_encoders"]["products_per_s"]
-        rate = n / med["predict_b32_s"]
-        figures["2_predict_from_bytes"] = {
-            "batch_32_per_s": rate,
-            "batch_1_per_s": small / med["predict_b1_s"],
-            "ratio_to_1": rate / bare_rate,
-            "target": ">= 0.9",
-        }
-    if "seed_b32" in med:
-        figures["4_seed_architecture"] = {
-            "seed_ms_per_product_b32": 1000 * med["seed_b32"],
-            "seed_ms_per_product_b1": 1000 * med["seed_b1"],
-            "ours_ms_per_product_b32": 1000 * med["ours_b32"],
-            "ours_ms_per_product_b1": 1000 * med["ours_b1"],
-            "fraction_b32": med["ours_b32"] / med["seed_b32"],
-            "fraction_b1": med["ours_b1"] / med["seed_b1"],
-            "target": "<= 0.2 at batch 32, <= 0.15 at batch 1",
-        }
+        for name, pred in predictors.items():
+
+            def add(key: str, value: float, name: str = name) -> None:
+                raw[name].setdefault(key, []).append(value)
+
+            if want(1) or want(2):
+                add("text_s", model.bare_text(pred, inputs, text_batch))
+                add("image_s", model.bare_image(pred, inputs, image_batch))
+                for b in sweep_images:
+                    add(f"image_b{b}_s", model.bare_image(pred, inputs, b))
+                for b in sweep_texts:
+                    add(f"text_b{b}_s", model.bare_text(pred, inputs, b))
+            if want(2):
+                add("predict_b32_s", model.predict_from_bytes(pred, items, 32))
+                add("predict_b1_s", model.predict_from_bytes(pred, items[:small], 1))
+            if seed is not None:
+                add("seed_b32", seed.run(inputs, 32, 32))
+                add("seed_b1", seed.run(inputs, 1, small))
+                add("ours_b32", model.ours_bare(pred, inputs, 32, 32))
+                add("ours_b1", model.ours_bare(pred, inputs, 1, small))
+    by_backend = {
+        name: _model_figures(
+            {k: median(v) for k, v in got.items()},
+            n,
+            small,
+            text_batch,
+            image_batch,
+            sweep_images,
+            sweep_texts,
+        )
+        for name, got in raw.items()
+    }
+    figures.update(next(iter(by_backend.values())))
+    if len(by_backend) > 1:
+        result["by_backend"] = by_backend
     del seed
 
     rows = stack.create_products(items)
@@ -376,6 +379,73 @@ def run(
         )
 
 
+def _backend_name(predictor: Any) -> str:
+    """Which runtime runs this predictor's encoders ("onnx", "torch", or "image/text")."""
+    image = getattr(predictor.image_encoder, "backend", "torch")
+    text = getattr(predictor.text_encoder, "backend", "torch")
+    return image if image == text else f"{image}/{text}"
+
+
+def _with_backend(predictor: Any, backend: str) -> Any:
+    """A predictor on the same model whose encoders ``backend`` runs."""
+    from prodcat_django.ml.encoders import build_image_encoder, build_text_encoder
+    from prodcat_django.ml.predictor import Predictor
+
+    config, device = predictor.info.config, predictor.device
+    return Predictor(
+        predictor.model,
+        predictor.info,
+        build_text_encoder(config["text_encoder"], backend=backend, device=device).to(device),
+        build_image_encoder(config["image_encoder"], backend=backend, device=device).to(device),
+        device,
+        predictor.ood,
+    )
+
+
+def _model_figures(
+    med: dict[str, float],
+    n: int,
+    small: int,
+    text_batch: int,
+    image_batch: int,
+    sweep_images: list[int],
+    sweep_texts: list[int],
+) -> dict[str, Any]:
+    """Figures 1, 2 and 4 from one backend's medians."""
+    figures: dict[str, Any] = {}
+    if "text_s" in med:
+        bare_s = med["text_s"] + med["image_s"]
+        figures["1_bare_encoders"] = {
+            "text_batch": text_batch,
+            "image_batch": image_batch,
+            "text_ms_per_product": 1000 * med["text_s"] / n,
+            "image_ms_per_product": 1000 * med["image_s"] / n,
+            "products_per_s": n / bare_s,
+            "image_sweep_per_s": {b: n / med[f"image_b{b}_s"] for b in sweep_images},
+            "text_sweep_per_s": {b: n / med[f"text_b{b}_s"] for b in sweep_texts},
+        }
+    if "predict_b32_s" in med:
+        bare_rate = figures["1_bare_encoders"]["products_per_s"]
+        rate = n / med["predict_b32_s"]
+        figures["2_predict_from_bytes"] = {
+            "batch_32_per_s": rate,
+            "batch_1_per_s": small / med["predict_b1_s"],
+            "ratio_to_1": rate / bare_rate,
+            "target": ">= 0.9",
+        }
+    if "seed_b32" in med:
+        figures["4_seed_architecture"] = {
+            "seed_ms_per_product_b32": 1000 * med["seed_b32"],
+            "seed_ms_per_product_b1": 1000 * med["seed_b1"],
+            "ours_ms_per_product_b32": 1000 * med["ours_b32"],
+            "ours_ms_per_product_b1": 1000 * med["ours_b1"],
+            "fraction_b32": med["ours_b32"] / med["seed_b32"],
+            "fraction_b1": med["ours_b1"] / med["seed_b1"],
+            "target": "<= 0.2 at batch 32, <= 0.15 at batch 1",
+        }
+    return figures
+
+
 def _setting(name: str) -> Any:
     from prodcat_django.conf import prodcat_settings
 
@@ -403,6 +473,22 @@ def print_table(result: dict[str, Any]) -> None:
                 value = ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items() if k != "errors")
             print(f"{fig:<28} {key:<38} {_fmt(value)}")
             fig = ""
+    for backend, figures in result.get("by_backend", {}).items():
+        for fig, values in figures.items():
+            for key in (
+                "image_sweep_per_s",
+                "text_sweep_per_s",
+                "products_per_s",
+                "batch_32_per_s",
+                "batch_1_per_s",
+                "fraction_b32",
+                "fraction_b1",
+            ):
+                if key in values:
+                    value = values[key]
+                    if isinstance(value, dict):
+                        value = ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+                    print(f"{backend + ' ' + fig:<28} {key:<38} {_fmt(value)}")
 
 
 if __name__ == "__main__":

@@ -50,15 +50,7 @@ class Inputs:
 
 
 def image_forward(enc: Any, x: torch.Tensor) -> torch.Tensor:
-    if hasattr(enc, "forward_pixels"):
-        return enc.forward_pixels(x)
-    x = x.contiguous(memory_format=torch.channels_last)
-    if hasattr(enc, "stem"):
-        x = enc.stem(x)
-        for block in enc.blocks:
-            x = block(x)
-        return x
-    return torch.relu(enc.conv(x))
+    return enc.forward_pixels(x)  # the network alone, torch or ONNX Runtime
 
 
 @torch.inference_mode()
@@ -69,7 +61,7 @@ def bare_text(predictor: Any, inputs: Inputs, batch: int) -> float:
     batches = [inputs.tokens(slice(i, i + batch)) for i in range(0, n, batch)]
     if batches[0] is None:  # tiny-random: no separate network
         return timed(lambda: [text.encode(t) for t in chunks(inputs.titles, batch)])[0]
-    return timed(lambda: [text.model(**b) for b in batches])[0]
+    return timed(lambda: [text.forward_tokens(b) for b in batches])[0]
 
 
 @torch.inference_mode()

@@ -58,8 +58,8 @@ def get_predictor(path: str | Path | None = None) -> Predictor:
     to a new active version (:func:`prodcat_django.training.store.active_predictor`) holds one
     model at a time."""
     path = Path(path).resolve() if path is not None else checkpoint_path()
-    device = prodcat_settings.DEVICE
-    key = (str(path), device, os.getpid())
+    device, backend = prodcat_settings.DEVICE, prodcat_settings.ENCODER_BACKEND
+    key = (str(path), device, backend, os.getpid())
     predictor = _predictors.get(key)
     if predictor is not None:
         return predictor
@@ -81,7 +81,7 @@ def get_predictor(path: str | Path | None = None) -> Predictor:
         from prodcat_django.ml.predictor import Predictor
 
         logger.info("prodcat: loading the model %s in process %d", path, pid)
-        predictor = _predictors[key] = Predictor.load(path, device=device)
+        predictor = _predictors[key] = Predictor.load(path, device=device, backend=backend)
         _loads[pid] = _loads.get(pid, 0) + 1
     return predictor
 
@@ -94,7 +94,7 @@ def share_with_forks() -> None:
     pid = os.getpid()
     with _lock:
         _shared.clear()
-        for (path, device, owner), predictor in _predictors.items():
+        for (path, device, _backend, owner), predictor in _predictors.items():
             if owner == pid:
                 _shared[(path, device)] = (predictor, pid)
 

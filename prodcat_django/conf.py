@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "CHECKPOINT": None,
     # torch device for the worker's model ("cpu", "cuda", "cuda:1"); None = cuda if available.
     "DEVICE": None,
+    # Runtime of the frozen encoders: "auto" (ONNX Runtime where onnxruntime is installed, the
+    # device is the CPU and its export matches torch, else torch; the log says which and why),
+    # "torch" or "onnx". None: the PRODCAT_ENCODER_BACKEND environment variable, else "auto".
+    "ENCODER_BACKEND": None,
     # Suggest a category whenever a registered product is created or its title/image changes.
     "AUTO_SUGGEST": True,
     # Apply a suggestion without review when the model's score reaches the checkpoint's

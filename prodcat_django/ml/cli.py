@@ -34,6 +34,14 @@ def _common_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None, help="feature cache folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default=None,
+        help="runtime of the frozen encoders: onnx (ONNX Runtime, CPU), torch, or auto (onnx "
+        "where onnxruntime imports and the export matches torch, else torch; default: "
+        "PRODCAT_ENCODER_BACKEND, else auto)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -308,8 +316,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
             image_encoder_spec("efficientnet-lite0"),
         )
     cache = FeatureCache(
-        build_text_encoder(text_spec).to(device),
-        build_image_encoder(image_spec).to(device),
+        build_text_encoder(text_spec, backend=args.backend, device=device).to(device),
+        build_image_encoder(image_spec, backend=args.backend, device=device).to(device),
         root=args.cache,
         progress=not args.quiet,
     )
@@ -497,8 +505,12 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
     path = args.checkpoint or default_checkpoint_dir()
     model, info = load_model(path, device)
     cache = FeatureCache(
-        build_text_encoder(info.config["text_encoder"]).to(device),
-        build_image_encoder(info.config["image_encoder"]).to(device),
+        build_text_encoder(info.config["text_encoder"], backend=args.backend, device=device).to(
+            device
+        ),
+        build_image_encoder(info.config["image_encoder"], backend=args.backend, device=device).to(
+            device
+        ),
         root=args.cache,
         progress=not args.quiet,
     )
@@ -556,8 +568,8 @@ def cmd_probe(args: argparse.Namespace) -> dict:
     labels = sorted({p.label for p in products["train"]})
     text_spec, image_spec = text_encoder_spec("minilm"), image_encoder_spec("efficientnet-lite0")
     cache = FeatureCache(
-        build_text_encoder(text_spec).to(device),
-        build_image_encoder(image_spec).to(device),
+        build_text_encoder(text_spec, backend=args.backend, device=device).to(device),
+        build_image_encoder(image_spec, backend=args.backend, device=device).to(device),
         root=args.cache,
         progress=not args.quiet,
     )
@@ -603,8 +615,12 @@ def cmd_encode(args: argparse.Namespace) -> dict:
             image_encoder_spec("efficientnet-lite0"),
         )
     cache = FeatureCache(
-        None if args.no_title else build_text_encoder(text_spec).to(device),
-        None if args.no_image else build_image_encoder(image_spec).to(device),
+        None
+        if args.no_title
+        else build_text_encoder(text_spec, backend=args.backend, device=device).to(device),
+        None
+        if args.no_image
+        else build_image_encoder(image_spec, backend=args.backend, device=device).to(device),
         root=args.cache,
         progress=not args.quiet,
     )

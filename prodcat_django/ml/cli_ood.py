@@ -92,7 +92,7 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     common(lc)
 
 
-def _encoders(checkpoint: Path | None, device: str, cache_root, quiet: bool):
+def _encoders(checkpoint: Path | None, device: str, cache_root, quiet: bool, backend=None):
     from prodcat_django.ml.encoders import build_image_encoder, build_text_encoder
     from prodcat_django.ml.features import FeatureCache
     from prodcat_django.ml.manifest import default_checkpoint_dir, read_checkpoint
@@ -100,8 +100,10 @@ def _encoders(checkpoint: Path | None, device: str, cache_root, quiet: bool):
     path = checkpoint or default_checkpoint_dir()
     info = read_checkpoint(path)
     cache = FeatureCache(
-        build_text_encoder(info.config["text_encoder"]).to(device),
-        build_image_encoder(info.config["image_encoder"]).to(device),
+        build_text_encoder(info.config["text_encoder"], backend=backend, device=device).to(device),
+        build_image_encoder(info.config["image_encoder"], backend=backend, device=device).to(
+            device
+        ),
         root=cache_root,
         progress=not quiet,
     )
@@ -132,7 +134,7 @@ def cmd_calibrate_ood(args: argparse.Namespace, device: str) -> dict:
         raise DataError(f"{args.out}: already exists and is not empty")
     column = args.title_column
     train_products, val_products = (read_products(p, column) for p in args.data)
-    path, info, cache = _encoders(args.checkpoint, device, args.cache, args.quiet)
+    path, info, cache = _encoders(args.checkpoint, device, args.cache, args.quiet, args.backend)
     labels = info.labels
     outside = _outside(args.outside, column, labels)
     if args.outside and not outside:
@@ -275,7 +277,7 @@ def cmd_learning_curve(args: argparse.Namespace, device: str) -> dict:
     column = args.title_column
     products = {k: read_products(getattr(args, k), column) for k in ("train", "val", "test")}
     categories = sorted({p.label for p in products["train"]})
-    _, info, cache = _encoders(args.checkpoint, device, args.cache, args.quiet)
+    _, info, cache = _encoders(args.checkpoint, device, args.cache, args.quiet, args.backend)
     tail = embed_tail(info.config["image_encoder"])
     pooled = {
         k: _pooled(

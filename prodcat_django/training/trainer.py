@@ -221,10 +221,10 @@ def _feature_cache(text_spec: dict, image_spec: dict, progress: bool) -> Any:
     from prodcat_django.ml.encoders import build_image_encoder, build_text_encoder
     from prodcat_django.ml.features import FeatureCache
 
-    device = _device()
+    device, backend = _device(), prodcat_settings.ENCODER_BACKEND
     return FeatureCache(
-        build_text_encoder(text_spec).to(device),
-        build_image_encoder(image_spec).to(device),
+        build_text_encoder(text_spec, backend=backend, device=device).to(device),
+        build_image_encoder(image_spec, backend=backend, device=device).to(device),
         progress=progress,
     )
 
