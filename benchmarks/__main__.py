@@ -213,8 +213,9 @@ def run(
     raw: dict[str, dict[str, list[float]]] = {k: {} for k in predictors}
 
     small = min(n, 8 if args.quick else 16)  # batch-1 figures: fewer products
-    for _ in range(repeats):  # interleaved: every in-process figure once per repeat
-        for name, pred in predictors.items():
+    for r in range(repeats):  # interleaved: every in-process figure once per repeat
+        order = list(predictors.items())
+        for name, pred in order if r % 2 == 0 else order[::-1]:  # backends alternate too
 
             def add(key: str, value: float, name: str = name) -> None:
                 raw[name].setdefault(key, []).append(value)
@@ -230,10 +231,13 @@ def run(
                 add("predict_b32_s", model.predict_from_bytes(pred, items, 32))
                 add("predict_b1_s", model.predict_from_bytes(pred, items[:small], 1))
             if seed is not None:
-                add("seed_b32", seed.run(inputs, 32, 32))
-                add("seed_b1", seed.run(inputs, 1, small))
                 add("ours_b32", model.ours_bare(pred, inputs, 32, 32))
                 add("ours_b1", model.ours_bare(pred, inputs, 1, small))
+        if seed is not None:  # once per repeat: every backend's fraction is of the same seed
+            seed_b32, seed_b1 = seed.run(inputs, 32, 32), seed.run(inputs, 1, small)
+            for got in raw.values():
+                got.setdefault("seed_b32", []).append(seed_b32)
+                got.setdefault("seed_b1", []).append(seed_b1)
     by_backend = {
         name: _model_figures(
             {k: median(v) for k, v in got.items()},
