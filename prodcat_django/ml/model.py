@@ -79,12 +79,29 @@ class ImageTail(nn.Module):
         # BatchNorm statistics stay the pretrained ones: a few thousand products would only
         # make them noisier. Only the weights are fine-tuned.
         super().train(mode)
+        self._memo = None  # weights may change from here on (or just did)
         for module in self.modules():
             if isinstance(module, nn.BatchNorm2d):
                 module.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # At inference the predictor runs the model up to three times on the same image batch
+        # (the prediction, then title-only and image-only for the out-of-taxonomy verdict):
+        # the tail, the costly part, runs once per batch. Keyed by the tensor itself and its
+        # in-place version counter (inference tensors have none: the predictor never writes
+        # to its inputs), kept only outside training and autograd.
+        if self.training or torch.is_grad_enabled():
+            return self._run(x)
+        version = None if x.is_inference() else x._version
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] is x and memo[1] == version:
+            return memo[2]
+        out = self._run(x)
+        self._memo = (x, version, out)
+        return out
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu6(self.bn(self.conv_head(self.block(x))))
 
 

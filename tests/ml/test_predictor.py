@@ -200,3 +200,31 @@ def test_photos_go_through_the_image_encoder_in_small_batches(tiny_checkpoint, m
     batched = predictor.predict(items, batch_size=7)
     assert calls == [3, 3, 1]
     assert [p.top.label for p in batched] == [predictor.predict([i])[0].top.label for i in items]
+
+
+def test_the_image_tail_runs_once_per_batch_for_the_prediction_and_the_verdict(tiny_checkpoint):
+    """The out-of-taxonomy verdict's title-only and image-only passes reuse the batch's tail
+    output; a changed input, training mode or autograd always recompute it."""
+    import torch
+
+    from prodcat_django.ml.model import ImageTail
+
+    tail = ImageTail({"kind": "tiny-random", "channels": 4, "out_channels": 3}, pretrained=False)
+    tail.eval()
+    calls = []
+    tail.conv_head.register_forward_hook(lambda *a: calls.append(1))
+    x = torch.randn(2, 4, 7, 7)
+    with torch.inference_mode():
+        first = tail(x)
+        assert tail(x) is first and len(calls) == 1
+        assert not torch.equal(tail(torch.randn(2, 4, 7, 7)), first) and len(calls) == 2
+    y = torch.randn(2, 4, 7, 7)
+    with torch.no_grad():
+        before = tail(y)
+        y.mul_(2)  # in place: the version counter moves
+        assert not torch.equal(tail(y), before) and len(calls) == 4
+    tail(y)  # autograd on: never memoised
+    tail.train()
+    with torch.no_grad():
+        tail(y)
+    assert len(calls) == 6
