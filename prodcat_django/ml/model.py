@@ -421,6 +421,10 @@ class ProbeEnsemble(nn.Module):
         return torch.where(index >= 0, w, torch.zeros_like(w))
 
     def forward(self, text, text_mask, image, image_present, *, tail_applied=False) -> ModelOutput:
+        if not bool(self.probe.weights.any()):
+            # Validation gave the probe no share under any condition: the base model's output
+            # is the ensemble's, without the probe's frozen image tail (a third tail pass).
+            return self.base(text, text_mask, image, image_present, tail_applied=tail_applied)
         if tail_applied:
             raise ValueError("the probe head needs the cached block input, not the tail's output")
         out = self.base(text, text_mask, image, image_present)

@@ -207,3 +207,20 @@ def test_cli_from_checkpoint_adds_the_probe_head(tmp_path, capsys):
             "--out", str(root / "x" / "1"), "--from-checkpoint", str(first)]  # fmt: skip
     assert main(argv) != 0
     assert "are not the training CSV's" in capsys.readouterr().err
+
+
+def test_a_probe_with_no_share_anywhere_is_skipped_with_the_same_probabilities(fitted):
+    base, result, _, val_split, _, _, _, _ = fitted
+    model = result.model
+    saved = model.probe.weights.clone()
+    model.probe.weights.zero_()
+    calls = []
+    hook = model.probe.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        logits = predict_logits(model, val_split, "title", True)
+        alone = predict_logits(base.model, val_split, "title", True)
+        assert not calls  # the probe (and its image tail) never ran
+        assert torch.allclose(torch.softmax(logits, -1), torch.softmax(alone, -1), atol=1e-6)
+    finally:
+        hook.remove()
+        model.probe.weights.copy_(saved)
