@@ -71,10 +71,11 @@ def default_device() -> str:
 
 
 class Predictor:
-    #: Photos per image-encoder pass. Measured by ``python -m benchmarks`` (docs/performance.md):
-    #: on CPU EfficientNet-Lite0 runs faster at 8 than at 32 (cache-sized activations); titles
-    #: go through MiniLM as one batch, which wants large ones.
-    image_batch_size = 8
+    #: Photos per image-encoder pass. Measured by ``python -m benchmarks`` (docs/performance.md,
+    #: session 4, idle 2-core box): EfficientNet-Lite0 on CPU is fastest at 4 (298 images/s on
+    #: ONNX Runtime against 209 at 8 and 174 at 32; torch 182 / 119 / 60), cache-sized
+    #: activations; titles go through MiniLM as one batch, which wants large ones.
+    image_batch_size = 4
     #: Image maps kept by pixel content (192x7x7 floats, 38 KB each: 256 are ~10 MB).
     image_cache_size = 256
 
