@@ -25,12 +25,11 @@ import hashlib
 import logging
 import os
 import re
-import threading
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
+from prodcat_django.lru import BoundedLRU
 from prodcat_django.registry import get_adapter
 
 if TYPE_CHECKING:
@@ -45,13 +44,10 @@ FINGERPRINT_VERSION = 1
 _CHUNK = 1 << 20
 _WHITESPACE = re.compile(r"\s+")
 #: Fingerprints of stored files by (title, file identity): see :func:`product_fingerprint`.
-_KNOWN_MAX = 4096
-_known: OrderedDict[tuple[Any, ...], str] = OrderedDict()
-_known_lock = threading.Lock()
+_known: BoundedLRU[tuple[Any, ...], str] = BoundedLRU(4096)
 #: (content type id, object id) -> the fingerprint of its current suggestion, as this process
 #: last read or committed it: see :func:`known_current`.
-_CURRENT_MAX = 10_000
-_current: OrderedDict[tuple[int, str], str] = OrderedDict()
+_current: BoundedLRU[tuple[int, str], str] = BoundedLRU(10_000)
 
 
 def normalize_title(title: str | None) -> str:
@@ -104,18 +100,12 @@ def product_fingerprint(product: models.Model, adapter: ProductAdapter | None = 
     source = adapter.get_image(product)
     try:
         key = _file_key(text, source)
-        if key is not None:
-            with _known_lock:
-                known = _known.get(key)
-                if known is not None:
-                    _known.move_to_end(key)
-                    return known
+        known = _known.get(key) if key is not None else None
+        if known is not None:
+            return known
         fingerprint = fingerprint_of(text, source)
         if key is not None:
-            with _known_lock:
-                _known[key] = fingerprint
-                while len(_known) > _KNOWN_MAX:
-                    _known.popitem(last=False)
+            _known.put(key, fingerprint)
         return fingerprint
     except (FileNotFoundError, OSError) as exc:
         logger.warning(
@@ -151,45 +141,32 @@ def _file_key(text: str, source: ImageSource | None) -> tuple[Any, ...] | None:
 
 def clear_known_files() -> None:
     """Forget the cached file fingerprints (tests)."""
-    with _known_lock:
-        _known.clear()
+    _known.clear()
 
 
 def known_current(content_type_id: int, object_id: Any) -> str | None:
     """The fingerprint of the product's current suggestion as this process last read or
     committed it, or None when it does not know. Another process's changes are not seen: the
     callers use it only for an instance unchanged since it was loaded."""
-    key = (content_type_id, str(object_id))
-    with _known_lock:
-        value = _current.get(key)
-        if value is not None:
-            _current.move_to_end(key)
-        return value
+    return _current.get((content_type_id, str(object_id)))
 
 
 def remember_current(content_type_id: int, object_id: Any, fingerprint: str) -> None:
     """Record a current suggestion's fingerprint (call it once the row is committed)."""
     if not fingerprint:
         return  # a bulk-queued row: the worker fingerprints it, so nothing is known yet
-    with _known_lock:
-        _current[(content_type_id, str(object_id))] = fingerprint
-        _current.move_to_end((content_type_id, str(object_id)))
-        while len(_current) > _CURRENT_MAX:
-            _current.popitem(last=False)
+    _current.put((content_type_id, str(object_id)), fingerprint)
 
 
 def forget_current(content_type_id: int, object_ids: Iterable[Any]) -> None:
     """Forget what :func:`known_current` knows of these objects (before their current
     suggestion is written: a rolled-back write then leaves nothing behind)."""
-    with _known_lock:
-        for object_id in object_ids:
-            _current.pop((content_type_id, str(object_id)), None)
+    _current.discard((content_type_id, str(object_id)) for object_id in object_ids)
 
 
 def forget_all_current() -> None:
     """Forget every known current fingerprint (tests; a rewound database)."""
-    with _known_lock:
-        _current.clear()
+    _current.clear()
 
 
 class ImageFileTooLarge(Exception):

@@ -11,8 +11,6 @@ learn of the removal the same way.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 
 from prodcat_django.index.vectors import to_bytes
+from prodcat_django.lru import BoundedLRU
 from prodcat_django.models import (
     CategorySuggestion,
     NeighbourIndexState,
@@ -33,9 +32,7 @@ STATE = "default"
 
 #: (content type id, object id) -> the categories it is filed under, as this process last read
 #: them: see :func:`known_active_categories`.
-_FILED_MAX = 10_000
-_filed: OrderedDict[tuple[int, str], frozenset[str]] = OrderedDict()
-_filed_lock = threading.Lock()
+_filed: BoundedLRU[tuple[int, str], frozenset[str]] = BoundedLRU(10_000)
 
 
 @dataclass(frozen=True)
@@ -158,35 +155,22 @@ def active_categories(content_type_id: int, object_id: Any) -> set[str]:
 def known_active_categories(content_type_id: int, object_id: Any) -> frozenset[str] | None:
     """What :func:`active_categories` returned for the object when this process last read it
     (and wrote nothing for it since), or None. Other processes' writes are not seen."""
-    key = (content_type_id, str(object_id))
-    with _filed_lock:
-        value = _filed.get(key)
-        if value is not None:
-            _filed.move_to_end(key)
-        return value
+    return _filed.get((content_type_id, str(object_id)))
 
 
 def remember_active_categories(content_type_id: int, object_id: Any, keys: Iterable[str]) -> None:
     """Record what a committed read of :func:`active_categories` returned."""
-    key = (content_type_id, str(object_id))
-    with _filed_lock:
-        _filed[key] = frozenset(keys)
-        _filed.move_to_end(key)
-        while len(_filed) > _FILED_MAX:
-            _filed.popitem(last=False)
+    _filed.put((content_type_id, str(object_id)), frozenset(keys))
 
 
 def forget_known_categories() -> None:
     """Forget every remembered read (tests; a rewound database)."""
-    with _filed_lock:
-        _filed.clear()
+    _filed.clear()
 
 
 def _forget(objects: Iterable[tuple[int, Any]]) -> None:
     # Before a write (a rolled-back one then leaves nothing behind).
-    with _filed_lock:
-        for content_type_id, object_id in objects:
-            _filed.pop((content_type_id, str(object_id)), None)
+    _filed.discard((content_type_id, str(object_id)) for content_type_id, object_id in objects)
 
 
 def rows_between(

@@ -166,7 +166,7 @@ def test_a_deferred_input_is_not_tracked(known):
 
 
 def test_the_known_fingerprints_are_bounded(make_product, monkeypatch):
-    monkeypatch.setattr(fingerprint, "_CURRENT_MAX", 2)
+    monkeypatch.setattr(fingerprint._current, "size", 2)
     for n in range(4):
         fingerprint.remember_current(1, n, f"fp{n}")
     assert fingerprint.known_current(1, 0) is None
