@@ -73,7 +73,7 @@ def test_a_rewritten_file_with_the_same_name_counts_as_changed(make_product, com
 
 
 def test_the_file_cache_is_bounded(make_product, monkeypatch):
-    monkeypatch.setattr(fingerprint, "_KNOWN_MAX", 2)
+    monkeypatch.setattr(fingerprint._known, "size", 2)
     fingerprint.clear_known_files()
     for n in range(4):
         make_product(title=f"Vase {n}", image=png_bytes())
@@ -149,33 +149,22 @@ def test_preload_can_be_turned_off(warm_ups, settings):
 
 def test_a_forked_process_adopts_the_shared_model_instead_of_loading(model_checkpoint):
     """What a prefork pool process does: the parent loads and shares, the child loads nothing."""
-    import json
-    import os
-
     from prodcat_django import classifier
+    from tests.forks import facts_from_fork
 
     classifier.clear_cache()
     try:
         parent = classifier.get_predictor()
         classifier.share_with_forks()
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: no forward pass, no torch threads touched, then _exit
-            try:
-                os.close(read)
-                child = classifier.get_predictor()
-                facts = {
-                    "same": child is parent,
-                    "loads": classifier.loads_in_this_process(),
-                    "adopted": classifier.adopted_in_this_process(),
-                }
-                os.write(write, json.dumps(facts).encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        with os.fdopen(read) as fh:
-            facts = json.loads(fh.read() or "{}")
-        os.waitpid(pid, 0)
+
+        def child() -> dict:  # no forward pass, no torch threads touched
+            return {
+                "same": classifier.get_predictor() is parent,
+                "loads": classifier.loads_in_this_process(),
+                "adopted": classifier.adopted_in_this_process(),
+            }
+
+        facts = facts_from_fork(child)
         assert facts == {"same": True, "loads": 0, "adopted": True}
         assert classifier.loads_in_this_process() >= 1 and not classifier.adopted_in_this_process()
     finally:

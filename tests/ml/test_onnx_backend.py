@@ -178,35 +178,24 @@ def test_a_forked_process_opens_its_own_session_with_its_threads():
     two; the child's session has the child's threads and gives the torch encoder's maps. (The
     child runs ONNX Runtime only: torch's own thread pool, which this test process already
     has, does not survive a fork; the worker's main process never starts one.)"""
-    import json
-    import os
-    import signal
+    from tests.forks import facts_from_fork
 
     torch.set_num_threads(1)
     encoder = onnx_backend.with_backend(TinyRandomImageEncoder(channels=8, seed=5), "onnx")
     torch.set_num_threads(2)
     parent_session = encoder._sessions.session
     pixels = encoder.preprocess(drawn())
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            signal.alarm(60)  # a hung session must fail the test, not hang it
-            os.close(read)
-            maps = encoder.forward_pixels(pixels)
-            sessions = encoder._sessions
-            facts = {
-                "new_session": sessions.session is not parent_session,
-                "threads": sessions.threads,
-                "maps": maps.flatten().tolist(),
-            }
-            os.write(write, json.dumps(facts).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        facts = json.loads(fh.read() or "{}")
-    os.waitpid(pid, 0)
+
+    def child() -> dict:
+        maps = encoder.forward_pixels(pixels)
+        sessions = encoder._sessions
+        return {
+            "new_session": sessions.session is not parent_session,
+            "threads": sessions.threads,
+            "maps": maps.flatten().tolist(),
+        }
+
+    facts = facts_from_fork(child)
     want = TinyRandomImageEncoder(channels=8, seed=5).forward_pixels(pixels).flatten()
     assert facts["new_session"] and facts["threads"] == 2
     torch.testing.assert_close(torch.tensor(facts["maps"]), want, atol=1e-5, rtol=1e-5)
