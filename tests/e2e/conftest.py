@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,26 @@ def _e2e_media_cleanup() -> Iterator[None]:
     yield
     if getattr(settings, "PRODCAT_E2E_MEDIA_IS_TEMPORARY", False):
         shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@contextmanager
+def own_queue(suffix: str) -> Iterator[tuple[str, str]]:
+    """A Redis queue of this test's own, made prodcat's QUEUE for the block: the session's
+    worker (started by earlier modules) must not take its tasks. Yields the broker URL and the
+    run id to start workers with (``_start_worker(..., run_id=...)``)."""
+    url = settings.PRODCAT_E2E_REDIS_URL
+    run_id = f"{settings.PRODCAT_E2E_RUN_ID}{suffix}"
+    queue = f"prodcat_e2e_{run_id}"
+    session_queue = settings.PRODCAT["QUEUE"]
+    require(probe_redis(url))
+    delete_redis_queue(url, queue)
+    settings.PRODCAT["QUEUE"] = queue  # read at each send (prodcat_settings is not cached)
+    try:
+        with using_broker(url):
+            yield url, run_id
+    finally:
+        delete_redis_queue(url, queue)
+        settings.PRODCAT["QUEUE"] = session_queue
 
 
 def _start_worker(

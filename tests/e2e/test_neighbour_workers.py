@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils.text import slugify
 
 from prodcat_django import services
 from prodcat_django.models import NeighbourVector
-from tests.e2e.conftest import _start_worker, require
-from tests.e2e.harness import CeleryWorker, delete_redis_queue, probe_redis, using_broker
+from tests.e2e.conftest import _start_worker, own_queue
+from tests.e2e.harness import CeleryWorker
 from tests.e2e.waiting import assert_ready, wait_for_suggestion
 from tests.neighbour_data import mug_png
 from tests.testapp.models import Category, Product
@@ -41,16 +40,9 @@ WARM_UP = ["Roxy Women Mustard Yellow Top", "Puma Men Black Sports Shoes", "Fast
 def two_workers(
     e2e_settings: None, test_db_name: str, worker_logs: Path
 ) -> Iterator[list[CeleryWorker]]:
-    url = settings.PRODCAT_E2E_REDIS_URL
     # A queue of their own: the session's worker (started by earlier modules) must not take
     # these tasks, or "which worker ran it" has no answer.
-    run_id = f"{settings.PRODCAT_E2E_RUN_ID}knn"
-    queue = f"prodcat_e2e_{run_id}"
-    session_queue = settings.PRODCAT["QUEUE"]
-    require(probe_redis(url))
-    delete_redis_queue(url, queue)
-    settings.PRODCAT["QUEUE"] = queue  # read at each send (prodcat_settings is not cached)
-    with using_broker(url):
+    with own_queue("knn") as (url, run_id):
         workers = []
         try:
             for n in (1, 2):
@@ -60,8 +52,6 @@ def two_workers(
         finally:
             for worker in workers:
                 worker.stop()
-            delete_redis_queue(url, queue)
-            settings.PRODCAT["QUEUE"] = session_queue
 
 
 def _save(title: str, seed: int) -> Product:

@@ -9,14 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from tests.e2e.conftest import _start_worker, require
+from tests.e2e.conftest import _start_worker, own_queue
 from tests.e2e.harness import (
     CeleryWorker,
-    delete_redis_queue,
-    probe_redis,
-    using_broker,
     wait_until,
 )
 from tests.e2e.waiting import assert_ready, wait_for_suggestion
@@ -34,14 +30,7 @@ def fresh_worker(
 ) -> Iterator[CeleryWorker]:
     """A worker of two pool processes started for this test, on a queue of its own (the
     session's worker, if one runs, must not take the task)."""
-    url = settings.PRODCAT_E2E_REDIS_URL
-    run_id = f"{settings.PRODCAT_E2E_RUN_ID}start"
-    queue = f"prodcat_e2e_{run_id}"
-    session_queue = settings.PRODCAT["QUEUE"]
-    require(probe_redis(url))
-    delete_redis_queue(url, queue)
-    settings.PRODCAT["QUEUE"] = queue  # read at each send
-    with using_broker(url):
+    with own_queue("start") as (url, run_id):
         worker = None
         try:
             worker = _start_worker(
@@ -51,8 +40,6 @@ def fresh_worker(
         finally:
             if worker is not None:
                 worker.stop()
-            delete_redis_queue(url, queue)
-            settings.PRODCAT["QUEUE"] = session_queue
 
 
 def _lines(worker: CeleryWorker) -> list[tuple[str, str]]:
