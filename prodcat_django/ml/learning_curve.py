@@ -99,7 +99,7 @@ def head_accuracy(
         name_weight=settings["name_weight"],
         name_offset=settings["name_offset"],
         # The shop's catalogue before any decision: the training split, unlabelled.
-        pool=train.rows(mode, w) if settings.get("pool", 1.0) else None,
+        pool=train.rows(mode, w),
     )
     scores = head.category_scores(test.rows(mode, w))
     predicted = np.asarray(head.keys, dtype=object)[scores.argmax(axis=1)]
