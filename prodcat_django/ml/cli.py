@@ -5,6 +5,7 @@ The classifier's command line (the last two live in ``ml/cli_ood.py``)."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shlex
 import shutil
@@ -152,9 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--from-checkpoint",
         type=Path,
+        nargs="+",
         metavar="DIR",
         help="do not train: start from this checkpoint's model (same labels and encoders), "
-        "recalibrate it and add the probe head; the budget path when training is too slow",
+        "recalibrate it and add the probe head; the budget path when training is too slow. "
+        "Several checkpoints of one architecture (say, seeds trained on different machines) "
+        "are averaged into one ensemble",
     )
     t.add_argument(
         "--patience",
@@ -274,7 +278,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
     missing_in_train = sorted({p.label for p in val_products} - set(labels))
     if missing_in_train:
         raise DataError(f"{args.val}: labels never seen in training: {', '.join(missing_in_train)}")
-    start = _starting_model(args.from_checkpoint, labels, device) if args.from_checkpoint else None
+    start = _starting_models(args.from_checkpoint, labels, device) if args.from_checkpoint else None
     options = TrainOptions(
         fusion=args.fusion,
         width=args.width,
@@ -488,6 +492,45 @@ def _starting_model(path: Path, labels: list[str], device: str):
         "manifest_sha256": sha256_file(Path(path) / "manifest.json"),
     }
     return model, config, origin
+
+
+def _starting_models(paths: list[Path], labels: list[str], device: str):
+    """``--from-checkpoint A [B ...]``: one model, or the average of several as one ensemble.
+
+    Members must share labels, encoders and architecture (``FusionEnsemble`` holds one config);
+    an ensemble given as a member contributes each of its own members.
+    """
+    from prodcat_django.ml.model import FusionEnsemble
+
+    if len(paths) == 1:
+        return _starting_model(paths[0], labels, device)
+    models, configs, origins = [], [], []
+    for path in paths:
+        model, config, origin = _starting_model(path, labels, device)
+        members = list(model.members) if isinstance(model, FusionEnsemble) else [model]
+        models.extend(members)
+        configs.append(config)
+        origins.append(origin)
+
+    def architecture(config: dict) -> dict:
+        return {
+            **{k: v for k, v in config.items() if k != "model"},
+            "model": {k: v for k, v in config["model"].items() if k != "members"},
+        }
+
+    first = architecture(configs[0])
+    for path, config in zip(paths[1:], configs[1:], strict=True):
+        if architecture(config) != first:
+            raise DataError(
+                f"--from-checkpoint {path}: not the architecture or encoders of {paths[0]}; "
+                "only checkpoints of one recipe can be averaged"
+            )
+    config = copy.deepcopy(first)
+    config["model"]["members"] = len(models)
+    ensemble = FusionEnsemble(config).to(device)
+    for slot, member in zip(ensemble.members, models, strict=True):
+        slot.load_state_dict(member.state_dict())
+    return ensemble.eval(), config, origins
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict:

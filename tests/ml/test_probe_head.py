@@ -18,7 +18,7 @@ from prodcat_django.ml.data import read_products
 from prodcat_django.ml.encoders import build_image_encoder, build_text_encoder
 from prodcat_django.ml.features import FeatureCache
 from prodcat_django.ml.manifest import PROBE_FILE, CheckpointError, verify_checkpoint
-from prodcat_django.ml.model import PROBE_CONDITIONS, ProbeEnsemble
+from prodcat_django.ml.model import PROBE_CONDITIONS, FusionEnsemble, ProbeEnsemble
 from prodcat_django.ml.predictor import Predictor, ProductInput
 from prodcat_django.ml.probe import (
     WEIGHT_GRID,
@@ -224,3 +224,50 @@ def test_a_probe_with_no_share_anywhere_is_skipped_with_the_same_probabilities(f
     finally:
         hook.remove()
         model.probe.weights.copy_(saved)
+
+
+def test_cli_from_several_checkpoints_averages_them_into_one_ensemble(tmp_path, capsys):
+    root = tmp_path
+    train_csv, val_csv = write_csv(root, "train", 24, seed=0), write_csv(root, "val", 12, seed=1)
+    common = ["--train", str(train_csv), "--val", str(val_csv), "--encoders", "tiny-random",
+              "--width", "16", "--heads", "2", "--epochs", "1", "--batch-size", "8",
+              "--cache", str(root / "cache"), "--quiet", "--json"]  # fmt: skip
+    # (The tiny encoders are seeded by --seed, so the two members differ by their epochs.)
+    seeds = [root / "ck" / f"run{k}" / "1.0.0" for k in range(2)]
+    for k, out in enumerate(seeds):
+        run = [a if a != "1" else str(k + 1) for a in common]
+        assert main(["train", *run, "--out", str(out)]) == 0
+    capsys.readouterr()
+    both = root / "ck" / "both" / "1.0.0"
+    argv = ["train", *common, "--out", str(both), "--no-probe-head",
+            "--from-checkpoint", *map(str, seeds)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["members"] == 2
+    origins = json.loads((both / "manifest.json").read_text())["training"]["from_checkpoint"]
+    assert [o["name"] for o in origins] == ["run0", "run1"]
+    # Each member holds its checkpoint's weights unchanged, and the ensemble's log-probabilities
+    # are the members' mean.
+    ensemble, _ = load_model(both)
+    assert isinstance(ensemble, FusionEnsemble)
+    inputs = (torch.randn(3, 5, 16), torch.ones(3, 5, dtype=torch.bool),
+              torch.randn(3, 8, 7, 7), torch.ones(3, dtype=torch.bool))  # fmt: skip
+    singles = []
+    for member, path in zip(ensemble.members, seeds, strict=True):
+        alone, _ = load_model(path)
+        for key, value in alone.state_dict().items():
+            assert torch.equal(member.state_dict()[key], value), key
+        with torch.no_grad():
+            singles.append(torch.log_softmax(alone(*inputs).logits, -1))
+    with torch.no_grad():
+        mean = ensemble(*inputs).logits
+    assert torch.allclose(mean, torch.stack(singles).mean(0), atol=1e-5)
+    # Another architecture is refused with the reason.
+    other = root / "ck" / "wide" / "1.0.0"
+    wide = [a if a != "16" else "32" for a in common]
+    assert main(["train", *wide, "--out", str(other)]) == 0
+    capsys.readouterr()
+    argv = ["train", *common, "--out", str(root / "x" / "2"),
+            "--from-checkpoint", str(seeds[0]), str(other)]  # fmt: skip
+    assert main(argv) != 0
+    assert "only checkpoints of one recipe can be averaged" in capsys.readouterr().err
