@@ -428,11 +428,17 @@ class ProbeEnsemble(nn.Module):
         if tail_applied:
             raise ValueError("the probe head needs the cached block input, not the tail's output")
         out = self.base(text, text_mask, image, image_present)
-        probe_logits, _ = self.probe(text, text_mask, image, image_present)
-        w = self.condition_weights(text_mask, image_present)[:, None]
-        logits = (1 - w) * F.log_softmax(out.logits.float(), -1) + w * F.log_softmax(
-            probe_logits, -1
-        )
+        logits = F.log_softmax(out.logits.float(), -1)
+        w = self.condition_weights(text_mask, image_present)
+        rows = w > 0
+        # The probe runs only on the products whose condition gives it a share: with a photo-only
+        # weight alone (the shipped 1.3.0), a product with title and photo never pays its tail.
+        if bool(rows.any()):
+            probe_logits, _ = self.probe(
+                text[rows], text_mask[rows], image[rows], image_present[rows]
+            )
+            share = w[rows][:, None]
+            logits[rows] = (1 - share) * logits[rows] + share * F.log_softmax(probe_logits, -1)
         return ModelOutput(
             logits,
             pool_weights=out.pool_weights,

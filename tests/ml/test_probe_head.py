@@ -226,6 +226,41 @@ def test_a_probe_with_no_share_anywhere_is_skipped_with_the_same_probabilities(f
         model.probe.weights.copy_(saved)
 
 
+def test_the_probe_runs_only_on_products_whose_condition_gives_it_a_share(fitted):
+    base, result, _, val_split, _, _, _, _ = fitted
+    model = result.model
+    saved = model.probe.weights.clone()
+    model.probe.weights.copy_(torch.tensor([0.0, 0.5, 0.0]))  # photo only, as shipped 1.3.0
+    seen = []
+    hook = model.probe.register_forward_hook(lambda _m, args, _o: seen.append(len(args[0])))
+    try:
+        text, mask, image, present = _inputs(val_split, "title", True)
+        mask = mask.clone()
+        mask[::2] = False  # every other product: photo only
+        with torch.no_grad():
+            mixed = model(text, mask, image, present).logits
+            alone = torch.log_softmax(base.model(text, mask, image, present).logits, -1)
+            p_img, _ = model.probe(text, mask, image, present)
+        photo_only = ~mask.any(1)
+        expected = torch.where(
+            photo_only[:, None], 0.5 * alone + 0.5 * torch.log_softmax(p_img, -1), alone
+        )
+        assert torch.allclose(mixed, expected, atol=1e-5)
+        # The mixed forward ran the probe on the photo-only rows alone.
+        seen.clear()
+        with torch.no_grad():
+            model(text, mask, image, present)
+        assert seen[-1] == int(photo_only.sum()) < len(text)
+        mask[:] = True  # no product without a title: the probe never runs
+        seen.clear()
+        with torch.no_grad():
+            model(text, mask, image, present)
+        assert not seen
+    finally:
+        hook.remove()
+        model.probe.weights.copy_(saved)
+
+
 def test_cli_from_several_checkpoints_averages_them_into_one_ensemble(tmp_path, capsys):
     root = tmp_path
     train_csv, val_csv = write_csv(root, "train", 24, seed=0), write_csv(root, "val", 12, seed=1)
