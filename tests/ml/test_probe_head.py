@@ -170,12 +170,18 @@ def test_probe_checkpoint_round_trip_hash_and_predictor(fitted, tmp_path):
         verify_checkpoint(out)
 
 
+def _tiny_training(root, *, width: int = 16, epochs: int = 1):
+    """CLI arguments for a seconds-long training on tiny random encoders, and its two CSVs."""
+    train_csv, val_csv = write_csv(root, "train", 24, seed=0), write_csv(root, "val", 12, seed=1)
+    args = ["--train", str(train_csv), "--val", str(val_csv), "--encoders", "tiny-random",
+            "--width", str(width), "--heads", "2", "--epochs", str(epochs), "--batch-size", "8",
+            "--cache", str(root / "cache"), "--quiet", "--json"]  # fmt: skip
+    return args, train_csv, val_csv
+
+
 def test_cli_from_checkpoint_adds_the_probe_head(tmp_path, capsys):
     root = tmp_path
-    train_csv, val_csv = write_csv(root, "train", 24, seed=0), write_csv(root, "val", 12, seed=1)
-    common = ["--train", str(train_csv), "--val", str(val_csv), "--encoders", "tiny-random",
-              "--width", "16", "--heads", "2", "--epochs", "1", "--batch-size", "8",
-              "--cache", str(root / "cache"), "--quiet", "--json"]  # fmt: skip
+    common, train_csv, val_csv = _tiny_training(root)
     first = root / "ck" / "base" / "1.0.0"
     assert main(["train", *common, "--out", str(first)]) == 0
     capsys.readouterr()
@@ -263,14 +269,11 @@ def test_the_probe_runs_only_on_products_whose_condition_gives_it_a_share(fitted
 
 def test_cli_from_several_checkpoints_averages_them_into_one_ensemble(tmp_path, capsys):
     root = tmp_path
-    train_csv, val_csv = write_csv(root, "train", 24, seed=0), write_csv(root, "val", 12, seed=1)
-    common = ["--train", str(train_csv), "--val", str(val_csv), "--encoders", "tiny-random",
-              "--width", "16", "--heads", "2", "--epochs", "1", "--batch-size", "8",
-              "--cache", str(root / "cache"), "--quiet", "--json"]  # fmt: skip
+    common, _, _ = _tiny_training(root)
     # (The tiny encoders are seeded by --seed, so the two members differ by their epochs.)
     seeds = [root / "ck" / f"run{k}" / "1.0.0" for k in range(2)]
     for k, out in enumerate(seeds):
-        run = [a if a != "1" else str(k + 1) for a in common]
+        run, _, _ = _tiny_training(root, epochs=k + 1)
         assert main(["train", *run, "--out", str(out)]) == 0
     capsys.readouterr()
     both = root / "ck" / "both" / "1.0.0"
@@ -299,7 +302,7 @@ def test_cli_from_several_checkpoints_averages_them_into_one_ensemble(tmp_path, 
     assert torch.allclose(mean, torch.stack(singles).mean(0), atol=1e-5)
     # Another architecture is refused with the reason.
     other = root / "ck" / "wide" / "1.0.0"
-    wide = [a if a != "16" else "32" for a in common]
+    wide, _, _ = _tiny_training(root, width=32)
     assert main(["train", *wide, "--out", str(other)]) == 0
     capsys.readouterr()
     argv = ["train", *common, "--out", str(root / "x" / "2"),
