@@ -4,7 +4,7 @@
         [--encoders lite0 lite2]
 
 For each backbone: the global-average-pooled final feature map of every photo (letterboxed on
-white with the project's ``to_square``, scaled to [-1, 1], the backbone's own input size),
+white by the project's ``to_pixels``, scaled to [-1, 1], the backbone's own input size),
 L2-normalised; a multinomial logistic regression on train with C from the probe's grid chosen by
 validation accuracy; test scored once with that C. The measurement of the project's probe
 (``python -m prodcat_django.ml probe``) under the photo-only condition, except that photos are
@@ -31,7 +31,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from prodcat_django.ml.data import Product, read_products
-from prodcat_django.ml.images import to_square
+from prodcat_django.ml.encoders import to_pixels
 from prodcat_django.ml.probe import C_GRID
 
 # Each backbone's native input size (the EfficientNet-Lite paper's resolutions).
@@ -58,14 +58,8 @@ def pooled_features(net: torch.nn.Module, size: int, products: list[Product]) ->
     rows: list[np.ndarray | None] = []
     for start in range(0, len(products), 32):
         batch = products[start : start + 32]
-        pixels = []
-        for product in batch:
-            if product.image is None:
-                continue
-            square = to_square(Image.open(product.image).convert("RGB"), size)
-            data = torch.frombuffer(bytearray(square.tobytes()), dtype=torch.uint8)
-            pixels.append(data.view(size, size, 3).permute(2, 0, 1).float().div(127.5).sub(1.0))
-        pooled = iter(net.extract_features(torch.stack(pixels)).mean((2, 3)).numpy())
+        photos = [Image.open(p.image).convert("RGB") for p in batch if p.image is not None]
+        pooled = iter(net.extract_features(to_pixels(photos, size)).mean((2, 3)).numpy())
         rows.extend(next(pooled) if p.image is not None else None for p in batch)
     width = next(r for r in rows if r is not None).shape[0]
     x = np.stack([np.zeros(width, np.float32) if r is None else r for r in rows])

@@ -5,7 +5,6 @@ The classifier's command line (the last two live in ``ml/cli_ood.py``)."""
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import shlex
 import shutil
@@ -500,7 +499,7 @@ def _starting_models(paths: list[Path], labels: list[str], device: str):
     Members must share labels, encoders and architecture (``FusionEnsemble`` holds one config);
     an ensemble given as a member contributes each of its own members.
     """
-    from prodcat_django.ml.model import FusionEnsemble
+    from prodcat_django.ml.model import FusionEnsemble, ensemble_of
 
     if len(paths) == 1:
         return _starting_model(paths[0], labels, device)
@@ -525,12 +524,8 @@ def _starting_models(paths: list[Path], labels: list[str], device: str):
                 f"--from-checkpoint {path}: not the architecture or encoders of {paths[0]}; "
                 "only checkpoints of one recipe can be averaged"
             )
-    config = copy.deepcopy(first)
-    config["model"]["members"] = len(models)
-    ensemble = FusionEnsemble(config).to(device)
-    for slot, member in zip(ensemble.members, models, strict=True):
-        slot.load_state_dict(member.state_dict())
-    return ensemble.eval(), config, origins
+    ensemble, config = ensemble_of(first, models)
+    return ensemble.to(device), config, origins
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict:

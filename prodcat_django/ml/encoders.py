@@ -167,6 +167,19 @@ class TinyRandomTextEncoder(TextEncoder):
         return result
 
 
+def to_pixels(images: list[Image.Image], size: int, flip: bool = False) -> torch.Tensor:
+    """(B, 3, size, size) float pixels in [-1, 1]: letterboxed squares, mirrored if ``flip``."""
+    tensors = []
+    for image in images:
+        square = to_square(image, size)
+        if flip:
+            square = square.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        data = torch.frombuffer(bytearray(square.tobytes()), dtype=torch.uint8)
+        tensors.append(data.view(size, size, 3).permute(2, 0, 1))
+    # EfficientNet-Lite is trained on inputs scaled to [-1, 1].
+    return torch.stack(tensors).float().div_(127.5).sub_(1.0)
+
+
 class ImageEncoder(nn.Module):
     """Interface: ``encode(images) -> (B, C, 7, 7)`` cached map, ``encoder_id``, ``channels``."""
 
@@ -183,15 +196,7 @@ class ImageEncoder(nn.Module):
         raise NotImplementedError  # pragma: no cover - abstract
 
     def preprocess(self, images: list[Image.Image], flip: bool = False) -> torch.Tensor:
-        tensors = []
-        for image in images:
-            square = to_square(image, self.image_size)
-            if flip:
-                square = square.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            data = torch.frombuffer(bytearray(square.tobytes()), dtype=torch.uint8)
-            tensors.append(data.view(self.image_size, self.image_size, 3).permute(2, 0, 1))
-        # EfficientNet-Lite is trained on inputs scaled to [-1, 1].
-        return torch.stack(tensors).float().div_(127.5).sub_(1.0)
+        return to_pixels(images, self.image_size, flip)
 
     def encode(self, images: list[Image.Image], flip: bool = False) -> torch.Tensor:
         """(B, channels, 7, 7) float maps of ``images``: preprocess, then the network."""

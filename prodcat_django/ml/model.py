@@ -28,6 +28,8 @@ config has ``model.probe``.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,6 +322,19 @@ class FusionEnsemble(nn.Module):
         return ModelOutput(
             logits, pool_weights=mean_of("pool_weights"), patch_saliency=mean_of("patch_saliency")
         )
+
+
+def ensemble_of(
+    config: dict[str, Any], models: Sequence[FusionModel]
+) -> tuple[FusionEnsemble, dict[str, Any]]:
+    """The ensemble of already trained ``models`` (all of ``config``'s architecture), in eval
+    mode, and its config (``config`` with ``members`` set)."""
+    config = copy.deepcopy(config)
+    config["model"]["members"] = len(models)
+    ensemble = FusionEnsemble(config)
+    for slot, model in zip(ensemble.members, models, strict=True):
+        slot.load_state_dict(model.state_dict())
+    return ensemble.eval(), config
 
 
 PROBE_CONDITIONS = ("both", "image", "text")  # which modalities a product has

@@ -30,7 +30,7 @@ from prodcat_django.ml.calibration import auto_accept_threshold, fit_temperature
 from prodcat_django.ml.data import Product
 from prodcat_django.ml.encoders import image_encoder_spec, text_encoder_spec
 from prodcat_django.ml.features import FeatureCache, stack_images, stack_text
-from prodcat_django.ml.model import FusionEnsemble, FusionModel
+from prodcat_django.ml.model import FusionEnsemble, FusionModel, ensemble_of
 
 
 @dataclass
@@ -449,13 +449,8 @@ def train_ensemble(
         )
     if len(trained) == 1:
         return trained[0]
-    config = copy.deepcopy(trained[0].config)
-    config["model"]["members"] = len(trained)
-    ensemble = FusionEnsemble(config).to(device)
-    for slot, result in zip(ensemble.members, trained, strict=True):
-        slot.load_state_dict(result.model.state_dict())
-    ensemble.eval()
-    result = calibrate(ensemble, config, labels, val_split, options, device)
+    ensemble, config = ensemble_of(trained[0].config, [r.model for r in trained])
+    result = calibrate(ensemble.to(device), config, labels, val_split, options, device)
     result.history = [
         {"member_seed": s, "history": r.history} for s, r in zip(seeds, trained, strict=True)
     ]
